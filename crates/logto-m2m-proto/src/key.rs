@@ -1,0 +1,80 @@
+//! The cache key: everything that changes which token the server issues.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use crate::config::ClientAuthMethod;
+
+/// Identifies one token: token endpoint, app id, authentication method, resource, organization,
+/// the normalised (sorted) scopes and the extra parameters. Two requests with the same key get
+/// interchangeable tokens; anything that could change the token is part of it.
+///
+/// The key's hash is computed once, when the key is made, so looking a key up costs no more than
+/// hashing one `u64` and comparing the fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenKey {
+    fingerprint: u64,
+    fields: KeyFields,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct KeyFields {
+    token_endpoint: String,
+    app_id: String,
+    auth_method: ClientAuthMethod,
+    resource: Option<String>,
+    organization_id: Option<String>,
+    sorted_scopes: Vec<String>,
+    extra: Vec<(String, String)>,
+}
+
+impl TokenKey {
+    pub(crate) fn new(
+        token_endpoint: &str,
+        app_id: &str,
+        auth_method: ClientAuthMethod,
+        resource: Option<&str>,
+        organization_id: Option<&str>,
+        sorted_scopes: Vec<String>,
+        extra: &[(String, String)],
+    ) -> Self {
+        let fields = KeyFields {
+            token_endpoint: token_endpoint.to_owned(),
+            app_id: app_id.to_owned(),
+            auth_method,
+            resource: resource.map(str::to_owned),
+            organization_id: organization_id.map(str::to_owned),
+            sorted_scopes,
+            extra: extra.to_vec(),
+        };
+        let mut hasher = DefaultHasher::new();
+        fields.hash(&mut hasher);
+        Self {
+            fingerprint: hasher.finish(),
+            fields,
+        }
+    }
+
+    /// The resource indicator of this key, if any.
+    #[must_use]
+    pub fn resource(&self) -> Option<&str> {
+        self.fields.resource.as_deref()
+    }
+
+    /// The organization id of this key, if any.
+    #[must_use]
+    pub fn organization_id(&self) -> Option<&str> {
+        self.fields.organization_id.as_deref()
+    }
+
+    /// The scopes of this key, sorted.
+    #[must_use]
+    pub fn scopes(&self) -> &[String] {
+        &self.fields.sorted_scopes
+    }
+}
+
+impl Hash for TokenKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.fingerprint);
+    }
+}

@@ -1,0 +1,167 @@
+//! A validated token request: builds the `http::Request` for each attempt and parses its answer.
+
+use std::time::{Instant, SystemTime};
+
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderValue, Method, Request, Response};
+
+use crate::basic_auth::basic_authorization;
+use crate::config::{ClientAuthMethod, ClientConfig};
+use crate::error::{ConfigError, Error};
+use crate::key::TokenKey;
+use crate::params::TokenParams;
+use crate::response::parse_token_response;
+use crate::token::Token;
+
+/// The `User-Agent` sent with every request: this crate's name and version.
+pub const USER_AGENT_VALUE: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
+
+/// A client-credentials token request, checked once and then sent as often as needed.
+///
+/// Everything Logto would refuse about the parameters is refused here, before anything is sent.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    config: ClientConfig,
+    params: TokenParams,
+    key: TokenKey,
+}
+
+impl TokenRequest {
+    /// Checks `params` against `config` and Logto's rules.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for several resources, neither resource nor organization (unless allowed),
+    /// a resource that is not an absolute URI or has a fragment, an empty organization id, an
+    /// invalid scope, a reserved extra parameter, or a Logto Cloud Management API resource asked
+    /// for through another host than `{tenant}.logto.app`.
+    pub fn new(config: &ClientConfig, params: TokenParams) -> Result<Self, ConfigError> {
+        params.validate()?;
+        if let Some(resource) = params.resource_indicator() {
+            check_cloud_management_api_host(config, resource)?;
+        }
+        let key = TokenKey::new(
+            config.token_endpoint(),
+            config.app_id(),
+            config.auth_method(),
+            params.resource_indicator(),
+            params.organization_id(),
+            params.scopes.sorted(),
+            &params.extra,
+        );
+        Ok(Self {
+            config: config.clone(),
+            params,
+            key,
+        })
+    }
+
+    /// The cache key of the token this request asks for.
+    #[must_use]
+    pub fn key(&self) -> &TokenKey {
+        &self.key
+    }
+
+    /// The configuration this request uses.
+    #[must_use]
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The parameters of this request.
+    pub fn params(&self) -> &TokenParams {
+        &self.params
+    }
+
+    /// Builds the HTTP request: `POST {token endpoint}` with a form body
+    /// `grant_type=client_credentials&...`, and the client authentication chosen in the configuration.
+    ///
+    /// The `Authorization` header is marked sensitive. With [`ClientAuthMethod::Post`] the body
+    /// holds the secret: do not log it (see [`redacted`](crate::redacted)).
+    #[must_use]
+    pub fn to_http(&self) -> Request<Vec<u8>> {
+        let config = &self.config;
+        let params = &self.params;
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "client_credentials");
+        if config.auth_method() == ClientAuthMethod::Post {
+            form.append_pair("client_id", config.app_id());
+            form.append_pair("client_secret", config.app_secret().expose_secret());
+        }
+        if let Some(resource) = params.resource_indicator() {
+            form.append_pair("resource", resource);
+        }
+        if let Some(organization_id) = params.organization_id() {
+            form.append_pair("organization_id", organization_id);
+        }
+        if !params.scopes.is_empty() {
+            form.append_pair("scope", &params.scopes.to_wire());
+        }
+        for (name, value) in &params.extra {
+            form.append_pair(name, value);
+        }
+        let body = form.finish().into_bytes();
+
+        let mut request = Request::new(body);
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = config.token_endpoint_uri().clone();
+        let headers = request.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        if config.auth_method() == ClientAuthMethod::Basic {
+            headers.insert(
+                AUTHORIZATION,
+                basic_authorization(config.app_id(), config.app_secret()),
+            );
+        }
+        request
+    }
+
+    /// Parses the token endpoint's answer to this request.
+    ///
+    /// `sent_at` is when the request was sent: the token's expiry counts from then, so network time
+    /// never makes a token look fresher than it is. `wall_now` is the current wall-clock time, used
+    /// only to turn a `Retry-After` HTTP-date into a delay when the answer has no `Date` header.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Server`] for an error answer, [`Error::InvalidResponse`] for an unusable one.
+    pub fn parse_response<B: AsRef<[u8]>>(
+        &self,
+        response: &Response<B>,
+        sent_at: Instant,
+        wall_now: SystemTime,
+    ) -> Result<Token, Error> {
+        parse_token_response(self, response, sent_at, wall_now)
+    }
+}
+
+/// Logto Cloud issues Management API tokens (`https://{tenant}.logto.app/api`) only from
+/// `{tenant}.logto.app`; a token minted on a custom domain carries an issuer that the Management
+/// API does not accept. Self-hosted Logto's `https://default.logto.app/api` works from any host.
+fn check_cloud_management_api_host(
+    config: &ClientConfig,
+    resource: &str,
+) -> Result<(), ConfigError> {
+    let Some(tenant) = resource
+        .strip_prefix("https://")
+        .and_then(|rest| rest.strip_suffix(".logto.app/api"))
+    else {
+        return Ok(());
+    };
+    if tenant == "default" || tenant.contains(['/', '.']) {
+        return Ok(());
+    }
+    let expected_host = format!("{tenant}.logto.app");
+    if config.endpoint_host().eq_ignore_ascii_case(&expected_host) {
+        Ok(())
+    } else {
+        Err(ConfigError::ManagementApiViaCustomDomain {
+            host: config.endpoint_host().to_owned(),
+        })
+    }
+}

@@ -1,0 +1,336 @@
+//! Parsing the token endpoint's answer into a [`Token`] or a typed error.
+//!
+//! Any 2xx with a usable JSON body is a success, except one that carries an OAuth `error`. Tolerated
+//! deviations are listed in [`Token::warnings`]. Error bodies are parsed as OAuth errors (RFC 6749
+//! §5.2) in Logto's envelope, as Logto Cloud's quota answer, or kept as a short excerpt.
+//!
+//! Nothing from a success body ever goes into an error value, and the app secret is scrubbed from
+//! every text copied out of an error answer.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderMap, Response, StatusCode};
+use serde_json::{Map, Value};
+
+use crate::error::{
+    Error, ErrorCode, InvalidResponse, OAuthError, ResponseProblem, ServerError, ServerErrorReason,
+};
+use crate::request::TokenRequest;
+use crate::retry_after::retry_after;
+use crate::scopes::Scopes;
+use crate::secret::AccessToken;
+use crate::token::{ParseWarning, Token, TokenType};
+
+/// The longest text copied from an answer into an error (description, message, excerpt).
+const MAX_TEXT_CHARS: usize = 512;
+/// The longest excerpt of a non-JSON body.
+const MAX_EXCERPT_CHARS: usize = 200;
+/// Logto Cloud's code for an exceeded token quota.
+const QUOTA_EXCEEDED_CODE: &str = "auth.exceed_token_limit";
+
+pub(crate) fn parse_token_response<B: AsRef<[u8]>>(
+    request: &TokenRequest,
+    response: &Response<B>,
+    sent_at: Instant,
+    wall_now: SystemTime,
+) -> Result<Token, Error> {
+    let status = response.status();
+    let headers = response.headers();
+    let body = response.body().as_ref();
+    let secret = request.config().app_secret().expose_secret();
+    let scrub = |text: &str| scrub(text, secret);
+
+    if !status.is_success() {
+        return Err(server_error(status, headers, body, wall_now, &scrub).into());
+    }
+
+    let invalid = |problem| InvalidResponse { status, problem };
+    let Value::Object(object) = parse_json(body).map_err(invalid)? else {
+        return Err(invalid(ResponseProblem::NotAnObject).into());
+    };
+    if object.get("error").is_some_and(Value::is_string) {
+        // A 2xx that carries an OAuth error is an error (seen behind some proxies and servers).
+        return Err(error_from_object(status, headers, &object, wall_now, &scrub).into());
+    }
+
+    let mut warnings = Vec::new();
+    check_content_type(headers, &mut warnings);
+    let token = build_token(request, object, sent_at, &mut warnings).map_err(invalid)?;
+    Ok(Token { warnings, ..token })
+}
+
+fn build_token(
+    request: &TokenRequest,
+    mut object: Map<String, Value>,
+    sent_at: Instant,
+    warnings: &mut Vec<ParseWarning>,
+) -> Result<Token, ResponseProblem> {
+    let access_token = match object.remove("access_token") {
+        Some(Value::String(token)) if !token.is_empty() => AccessToken::new(token),
+        _ => return Err(ResponseProblem::MissingAccessToken),
+    };
+    if !access_token
+        .expose_secret()
+        .bytes()
+        .all(|b| b.is_ascii_graphic())
+    {
+        return Err(ResponseProblem::InvalidAccessToken);
+    }
+    let token_type = match object.remove("token_type") {
+        Some(Value::String(kind)) => TokenType::parse(&kind),
+        None | Some(Value::Null) => {
+            warnings.push(ParseWarning::TokenTypeMissing);
+            TokenType::Bearer
+        }
+        Some(_) => return Err(ResponseProblem::InvalidTokenType),
+    };
+    let policy = request.config().expiry_policy();
+    let lifetime = match object.remove("expires_in") {
+        None | Some(Value::Null) => {
+            warnings.push(ParseWarning::ExpiresInMissing {
+                assumed: policy.default_expires_in,
+            });
+            policy.default_expires_in
+        }
+        Some(value) => {
+            let secs = expires_in_secs(&value, warnings)?;
+            let announced = Duration::from_secs(secs);
+            if announced > policy.max_expires_in {
+                warnings.push(ParseWarning::ExpiresInClamped {
+                    announced_secs: secs,
+                    clamped_to: policy.max_expires_in,
+                });
+                policy.max_expires_in
+            } else {
+                announced
+            }
+        }
+    };
+    let expires_at =
+        sent_at
+            .checked_add(lifetime)
+            .ok_or_else(|| ResponseProblem::InvalidExpiresIn {
+                found: "a lifetime past the end of time".to_owned(),
+            })?;
+    let granted_scopes = match object.remove("scope") {
+        None | Some(Value::Null) => Scopes::new(),
+        Some(Value::String(scope)) => Scopes::from_wire(&scope),
+        Some(_) => return Err(ResponseProblem::InvalidScope),
+    };
+    let not_granted_scopes = request
+        .params()
+        .requested_scopes()
+        .missing_from(&granted_scopes);
+    Ok(Token {
+        access_token,
+        token_type,
+        sent_at,
+        lifetime,
+        expires_at,
+        granted_scopes,
+        not_granted_scopes,
+        extra: object,
+        warnings: Vec::new(),
+    })
+}
+
+/// `expires_in` as whole seconds: a positive JSON integer, or (tolerated, with a warning) a string
+/// of digits. Huge numbers saturate (and are clamped by the caller).
+fn expires_in_secs(
+    value: &Value,
+    warnings: &mut Vec<ParseWarning>,
+) -> Result<u64, ResponseProblem> {
+    let invalid = |found: &str| ResponseProblem::InvalidExpiresIn {
+        found: found.to_owned(),
+    };
+    let secs = match value {
+        Value::Number(number) => {
+            if let Some(secs) = number.as_u64() {
+                secs
+            } else if number.as_i64().is_some() {
+                return Err(invalid("a negative number"));
+            } else {
+                let float = number.as_f64().unwrap_or(f64::NAN);
+                if float.is_finite() && float > 0.0 && float.fract() == 0.0 {
+                    // A whole number too large for u64, or written as 3600.0.
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    let secs = float.min(u64::MAX as f64) as u64;
+                    secs
+                } else {
+                    return Err(invalid("a negative or fractional number"));
+                }
+            }
+        }
+        Value::String(text) => {
+            let text = text.trim();
+            if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid("a string that is not a whole number"));
+            }
+            warnings.push(ParseWarning::ExpiresInAsString);
+            text.parse::<u64>().unwrap_or(u64::MAX)
+        }
+        Value::Bool(_) => return Err(invalid("a boolean")),
+        Value::Array(_) => return Err(invalid("an array")),
+        Value::Object(_) => return Err(invalid("an object")),
+        Value::Null => return Err(invalid("null")),
+    };
+    if secs == 0 {
+        return Err(invalid("zero"));
+    }
+    Ok(secs)
+}
+
+fn check_content_type(headers: &HeaderMap, warnings: &mut Vec<ParseWarning>) {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        warnings.push(ParseWarning::ContentTypeMissing);
+        return;
+    };
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let mime = text
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let is_json =
+        mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"));
+    if !is_json {
+        warnings.push(ParseWarning::UnexpectedContentType {
+            content_type: printable_excerpt(&text, 100),
+        });
+    }
+}
+
+pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ResponseProblem> {
+    serde_json::from_slice(body).map_err(|e| {
+        let category = if std::str::from_utf8(body).is_err() {
+            "not UTF-8"
+        } else if e.is_eof() {
+            "end of input"
+        } else {
+            "syntax"
+        };
+        ResponseProblem::MalformedJson {
+            line: e.line(),
+            column: e.column(),
+            category,
+        }
+    })
+}
+
+/// The error for a non-2xx answer.
+pub(crate) fn server_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    wall_now: SystemTime,
+    scrub: &dyn Fn(&str) -> String,
+) -> ServerError {
+    if let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(body) {
+        return error_from_object(status, headers, &object, wall_now, scrub);
+    }
+    let excerpt = printable_excerpt(&scrub(&String::from_utf8_lossy(body)), MAX_EXCERPT_CHARS);
+    ServerError {
+        body_excerpt: (!excerpt.is_empty()).then_some(excerpt),
+        ..base_error(status, headers, wall_now, scrub)
+    }
+}
+
+/// The error for a JSON object answer: an OAuth error, Logto's quota answer, or another Logto error.
+fn error_from_object(
+    status: StatusCode,
+    headers: &HeaderMap,
+    object: &Map<String, Value>,
+    wall_now: SystemTime,
+    scrub: &dyn Fn(&str) -> String,
+) -> ServerError {
+    let text = |name: &str| {
+        object
+            .get(name)
+            .and_then(Value::as_str)
+            .map(|value| printable_excerpt(&scrub(value), MAX_TEXT_CHARS))
+    };
+    let logto_code = text("code");
+    let reason = if let Some(code) = object.get("error").and_then(Value::as_str) {
+        ServerErrorReason::OAuth(OAuthError {
+            code: ErrorCode::parse(&printable_excerpt(code, MAX_TEXT_CHARS)),
+            description: text("error_description"),
+            uri: text("error_uri"),
+        })
+    } else if logto_code.as_deref() == Some(QUOTA_EXCEEDED_CODE) {
+        ServerErrorReason::QuotaExceeded
+    } else if logto_code.is_some() {
+        ServerErrorReason::Logto
+    } else {
+        ServerErrorReason::UnexpectedStatus
+    };
+    ServerError {
+        reason,
+        logto_code,
+        logto_message: text("message"),
+        ..base_error(status, headers, wall_now, scrub)
+    }
+}
+
+fn base_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    wall_now: SystemTime,
+    scrub: &dyn Fn(&str) -> String,
+) -> ServerError {
+    ServerError {
+        status,
+        reason: ServerErrorReason::UnexpectedStatus,
+        logto_code: None,
+        logto_message: None,
+        www_authenticate: headers.get(WWW_AUTHENTICATE).map(|value| {
+            printable_excerpt(
+                &scrub(&String::from_utf8_lossy(value.as_bytes())),
+                MAX_TEXT_CHARS,
+            )
+        }),
+        retry_after: retry_after(headers, wall_now),
+        body_excerpt: None,
+    }
+}
+
+/// At most `max_chars` characters of `text`, white space runs folded to one space and control
+/// characters replaced, with `…` when shortened.
+pub(crate) fn printable_excerpt(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    let mut chars = 0;
+    let mut last_space = true;
+    for c in text.chars() {
+        if chars == max_chars {
+            out.push('…');
+            break;
+        }
+        if c.is_whitespace() {
+            if last_space {
+                continue;
+            }
+            out.push(' ');
+            last_space = true;
+        } else if c.is_control() {
+            out.push('\u{FFFD}');
+            last_space = false;
+        } else {
+            out.push(c);
+            last_space = false;
+        }
+        chars += 1;
+    }
+    let trimmed = out.trim_end().len();
+    out.truncate(trimmed);
+    out
+}
+
+/// Replaces every occurrence of the app secret in a text that came from the server.
+fn scrub(text: &str, secret: &str) -> String {
+    if secret.is_empty() || !text.contains(secret) {
+        text.to_owned()
+    } else {
+        text.replace(secret, "[redacted]")
+    }
+}
