@@ -37,6 +37,22 @@ pub struct ExpiryPolicy {
     pub max_expires_in: Duration,
 }
 
+impl ExpiryPolicy {
+    /// Sets the lifetime assumed when `expires_in` is missing.
+    #[must_use]
+    pub fn with_default_expires_in(mut self, lifetime: Duration) -> Self {
+        self.default_expires_in = lifetime;
+        self
+    }
+
+    /// Sets the largest lifetime believed.
+    #[must_use]
+    pub fn with_max_expires_in(mut self, lifetime: Duration) -> Self {
+        self.max_expires_in = lifetime;
+        self
+    }
+}
+
 impl Default for ExpiryPolicy {
     fn default() -> Self {
         Self {
