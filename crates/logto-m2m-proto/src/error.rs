@@ -474,6 +474,9 @@ pub enum ResponseProblem {
     /// `scope` is not a string.
     #[error("scope is not a string")]
     InvalidScope,
+    /// The token's usable life (up to `expires_at - margin`) was over when it arrived.
+    #[error("the token's usable lifetime was over when it arrived")]
+    ExpiredOnArrival,
     /// A required field of a discovery document is missing or not a string.
     #[error("the required field {name} is missing or not a string")]
     MissingField {

@@ -1,0 +1,446 @@
+//! The token-expiry state machine of one token key. **Every state transition lives in this module.**
+//!
+//! ```text
+//!                        poll: Fetch                      response: token
+//!            ┌───────┐ ───────────────▶ ┌──────────┐ ─────────────────────────▶ ┌───────┐
+//!            │ Empty │                  │ Fetching │                            │ Ready │◀─┐
+//!            └───────┘ ◀─────────────── └──────────┘ ──┐                        └───────┘  │
+//!              ▲   ▲      cancel / abandoned           │ failure                 │  poll ≥ │ response:
+//!              │   │                                    ▼                        │ refresh │ token
+//!              │   │  retry_at passed             ┌────────┐                     ▼   _at   │
+//!              │   └───────────────────────────── │ Failed │               ┌────────────┐  │
+//!              │                                  └────────┘               │ Refreshing │──┘
+//!              │ usable_until passed                   ▲                   └────────────┘
+//!              │ (Ready, or RefreshBackoff                │ usable_until passed │    ▲  failure
+//!              │  after retry_at)                         │ before retry_at     ▼    │ poll ≥ retry_at
+//!              └──────────────────────────────────── ┌────────────────┐ ◀───────┘    │
+//!                                                    │ RefreshBackoff │ ─────────────┘
+//!                                                    └────────────────┘
+//! ```
+//!
+//! - `Empty`: no token, nothing in flight. `poll` asks the caller to fetch.
+//! - `Fetching`: no usable token, one request in flight. `poll` says to wait for it.
+//! - `Ready`: a usable token. `poll` hands it out; at its refresh point, the next `poll` also asks
+//!   that caller to refresh it (in the background) while it keeps being handed out.
+//! - `Refreshing`: a usable token and one refresh in flight. `poll` hands the token out.
+//! - `RefreshBackoff`: a usable token, and the last refresh failed. `poll` hands the token out and
+//!   asks for another refresh once the backoff has passed.
+//! - `Failed`: no usable token, and the last attempt failed. `poll` gives that error until the
+//!   backoff (retryable errors) or the negative cache (rejections) has passed.
+//!
+//! A token stops being handed out at `expires_at - margin` (its *usable-until* instant): `Ready`
+//! falls back to `Empty`, `Refreshing` to `Fetching`, `RefreshBackoff` to `Failed` (or `Empty`, once
+//! its retry instant has passed too). These time-driven moves happen at the start of every call, for the `now` given.
+//!
+//! The full transition table is in `docs/state-machine.md`; a test walks it against this code.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use http::Response;
+
+use crate::error::{Error, InvalidResponse, ResponseProblem, TransportError};
+use crate::key::TokenKey;
+use crate::policy::{CachePolicy, Jitter};
+use crate::request::TokenRequest;
+use crate::token::Token;
+
+/// Identifies one request in flight. Hand it back, exactly once, with the outcome of that request.
+#[derive(Debug, Clone)]
+#[must_use = "a ticket must be handed back with handle_response, handle_transport_error or cancel"]
+pub struct Ticket {
+    request: Arc<TokenRequest>,
+    id: u64,
+    sent_at: Instant,
+}
+
+impl Ticket {
+    /// The key of the token this request fetches.
+    #[must_use]
+    pub fn key(&self) -> &TokenKey {
+        self.request.key()
+    }
+
+    /// The token request this ticket is for.
+    #[must_use]
+    pub fn request(&self) -> &TokenRequest {
+        &self.request
+    }
+
+    /// When the request was handed out for sending; the token's lifetime counts from then.
+    #[must_use]
+    pub fn sent_at(&self) -> Instant {
+        self.sent_at
+    }
+}
+
+/// A request for the caller to send, with its ticket.
+#[derive(Debug)]
+#[must_use = "the request must be sent and its outcome handed back"]
+pub struct Fetch {
+    /// Hand this back with the outcome.
+    pub ticket: Ticket,
+    /// The request to send.
+    pub request: http::Request<Vec<u8>>,
+}
+
+/// What the caller must do, for the `now` it polled at.
+#[derive(Debug)]
+#[must_use]
+#[non_exhaustive]
+pub enum Poll {
+    /// Use this token. The same answer holds, without polling, until `fresh_until`.
+    Ready {
+        /// The token.
+        token: Arc<Token>,
+        /// Until when (exclusive) this answer stays the same, barring an invalidation.
+        fresh_until: Instant,
+    },
+    /// Use this token, and send this refresh request without making anyone wait for it.
+    ReadyAndRefresh {
+        /// The still-usable token.
+        token: Arc<Token>,
+        /// The refresh to send.
+        fetch: Fetch,
+    },
+    /// There is no usable token: send this request, then hand its outcome back.
+    Fetch(Fetch),
+    /// Another caller's request is in flight: wait for its outcome, then poll again. At `until` the
+    /// request counts as abandoned and polling sends a new one.
+    Pending {
+        /// When the request in flight counts as abandoned.
+        until: Instant,
+    },
+    /// The last attempt failed and there is no usable token. Nothing is sent before `retry_at`:
+    /// wait until then (if `error.is_retryable()`) or give the error to the caller.
+    Failed {
+        /// The error of the last attempt.
+        error: Error,
+        /// When the next attempt is allowed.
+        retry_at: Instant,
+    },
+}
+
+/// The state of one key, for inspection and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SlotState {
+    /// No token, nothing in flight.
+    Empty,
+    /// No usable token, a request in flight.
+    Fetching,
+    /// A usable token.
+    Ready,
+    /// A usable token, a refresh in flight.
+    Refreshing,
+    /// A usable token, the last refresh failed.
+    RefreshBackoff,
+    /// No usable token, the last attempt failed.
+    Failed,
+}
+
+/// A usable token and the instant it stops being handed out.
+#[derive(Debug, Clone)]
+struct Held {
+    token: Arc<Token>,
+    usable_until: Instant,
+}
+
+/// The request in flight.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    id: u64,
+    abandoned_at: Instant,
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    Empty,
+    Fetching {
+        flight: InFlight,
+    },
+    Ready {
+        held: Held,
+        refresh_at: Instant,
+    },
+    Refreshing {
+        held: Held,
+        flight: InFlight,
+    },
+    RefreshBackoff {
+        held: Held,
+        error: Error,
+        retry_at: Instant,
+    },
+    Failed {
+        error: Error,
+        retry_at: Instant,
+    },
+}
+
+/// Far enough in the future to stand for "never", for durations a caller set absurdly large.
+const FAR_FUTURE: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+
+/// `at + delay`, saturating instead of overflowing.
+pub(crate) fn after(at: Instant, delay: Duration) -> Instant {
+    at.checked_add(delay.min(FAR_FUTURE)).unwrap_or(at)
+}
+
+/// The state machine of one token key.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenSlot {
+    request: Arc<TokenRequest>,
+    state: State,
+    /// Consecutive failed attempts, for the backoff; reset by a success.
+    failures: u32,
+}
+
+impl TokenSlot {
+    pub(crate) fn new(request: Arc<TokenRequest>) -> Self {
+        Self {
+            request,
+            state: State::Empty,
+            failures: 0,
+        }
+    }
+
+    pub(crate) fn state(&self) -> SlotState {
+        match self.state {
+            State::Empty => SlotState::Empty,
+            State::Fetching { .. } => SlotState::Fetching,
+            State::Ready { .. } => SlotState::Ready,
+            State::Refreshing { .. } => SlotState::Refreshing,
+            State::RefreshBackoff { .. } => SlotState::RefreshBackoff,
+            State::Failed { .. } => SlotState::Failed,
+        }
+    }
+
+    pub(crate) fn has_request_in_flight(&self) -> bool {
+        matches!(
+            self.state,
+            State::Fetching { .. } | State::Refreshing { .. }
+        )
+    }
+
+    /// What the caller must do now. May start a request (and so change state).
+    pub(crate) fn poll(&mut self, now: Instant, policy: &CachePolicy, ids: &mut u64) -> Poll {
+        self.advance_time(now);
+        match &self.state {
+            State::Empty => {
+                let (flight, fetch) = self.start_flight(now, policy, ids);
+                self.state = State::Fetching { flight };
+                Poll::Fetch(fetch)
+            }
+            State::Fetching { flight } => Poll::Pending {
+                until: flight.abandoned_at,
+            },
+            State::Ready { held, refresh_at } if now < *refresh_at => Poll::Ready {
+                token: Arc::clone(&held.token),
+                fresh_until: *refresh_at,
+            },
+            State::RefreshBackoff { held, retry_at, .. } if now < *retry_at => Poll::Ready {
+                token: Arc::clone(&held.token),
+                fresh_until: (*retry_at).min(held.usable_until),
+            },
+            State::Ready { held, .. } | State::RefreshBackoff { held, .. } => {
+                let held = held.clone();
+                let (flight, fetch) = self.start_flight(now, policy, ids);
+                let token = Arc::clone(&held.token);
+                self.state = State::Refreshing { held, flight };
+                Poll::ReadyAndRefresh { token, fetch }
+            }
+            State::Refreshing { held, flight } => Poll::Ready {
+                token: Arc::clone(&held.token),
+                fresh_until: held.usable_until.min(flight.abandoned_at),
+            },
+            State::Failed { error, retry_at } => Poll::Failed {
+                error: error.clone(),
+                retry_at: *retry_at,
+            },
+        }
+    }
+
+    /// The outcome of a request: a token or an error. A ticket that is not the current request
+    /// (cancelled, abandoned, superseded, invalidated) changes nothing.
+    pub(crate) fn finish(
+        &mut self,
+        ticket: &Ticket,
+        now: Instant,
+        jitter: Jitter,
+        policy: &CachePolicy,
+        outcome: Result<Arc<Token>, Error>,
+    ) -> Result<Arc<Token>, Error> {
+        self.advance_time(now);
+        // A token whose usable life is already over on arrival is useless (and must not be handed out).
+        let outcome = outcome.and_then(|token| {
+            if now < policy.usable_until(&token) {
+                Ok(token)
+            } else {
+                Err(InvalidResponse {
+                    status: http::StatusCode::OK,
+                    problem: ResponseProblem::ExpiredOnArrival,
+                }
+                .into())
+            }
+        });
+        if !self.is_current(ticket) {
+            return outcome;
+        }
+        match &outcome {
+            Ok(token) => {
+                self.failures = 0;
+                self.state = State::Ready {
+                    held: Held {
+                        token: Arc::clone(token),
+                        usable_until: policy.usable_until(token),
+                    },
+                    refresh_at: policy.refresh_at(token, jitter),
+                };
+            }
+            Err(error) => {
+                self.failures = self.failures.saturating_add(1);
+                let retry_at = after(now, policy.retry_delay(self.failures, error, jitter));
+                let error = error.clone();
+                self.state = match std::mem::replace(&mut self.state, State::Empty) {
+                    State::Refreshing { held, .. } => State::RefreshBackoff {
+                        held,
+                        error,
+                        retry_at,
+                    },
+                    _ => State::Failed { error, retry_at },
+                };
+            }
+        }
+        outcome
+    }
+
+    /// The caller of the current request went away: the request no longer counts, and the next poll
+    /// sends another (at once: nothing failed).
+    pub(crate) fn cancel(&mut self, ticket: &Ticket, now: Instant) {
+        self.advance_time(now);
+        if !self.is_current(ticket) {
+            return;
+        }
+        self.state = match std::mem::replace(&mut self.state, State::Empty) {
+            State::Refreshing { held, .. } => State::Ready {
+                held,
+                refresh_at: now,
+            },
+            _ => State::Empty,
+        };
+    }
+
+    /// Drops `token` if it is still the one handed out (after a 401 from a resource server). A
+    /// request in flight goes on. Returns whether anything was dropped.
+    pub(crate) fn invalidate(&mut self, token: &Token, now: Instant) -> bool {
+        self.advance_time(now);
+        let is_current = match &self.state {
+            State::Ready { held, .. }
+            | State::Refreshing { held, .. }
+            | State::RefreshBackoff { held, .. } => {
+                held.token.access_token() == token.access_token()
+            }
+            _ => false,
+        };
+        if !is_current {
+            return false;
+        }
+        self.state = match std::mem::replace(&mut self.state, State::Empty) {
+            State::Refreshing { flight, .. } => State::Fetching { flight },
+            State::RefreshBackoff {
+                error, retry_at, ..
+            } if now < retry_at => State::Failed { error, retry_at },
+            _ => State::Empty,
+        };
+        true
+    }
+
+    /// The next instant at which polling may answer differently without any other input.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::Empty => None,
+            State::Fetching { flight } => Some(flight.abandoned_at),
+            State::Ready { refresh_at, .. } => Some(*refresh_at),
+            State::Refreshing { held, flight } => Some(held.usable_until.min(flight.abandoned_at)),
+            State::RefreshBackoff { held, retry_at, .. } => {
+                Some((*retry_at).min(held.usable_until))
+            }
+            State::Failed { retry_at, .. } => Some(*retry_at),
+        }
+    }
+
+    fn is_current(&self, ticket: &Ticket) -> bool {
+        match &self.state {
+            State::Fetching { flight } | State::Refreshing { flight, .. } => flight.id == ticket.id,
+            _ => false,
+        }
+    }
+
+    fn start_flight(&self, now: Instant, policy: &CachePolicy, ids: &mut u64) -> (InFlight, Fetch) {
+        *ids = ids.wrapping_add(1);
+        let flight = InFlight {
+            id: *ids,
+            abandoned_at: after(now, policy.in_flight_timeout),
+        };
+        let fetch = Fetch {
+            ticket: Ticket {
+                request: Arc::clone(&self.request),
+                id: flight.id,
+                sent_at: now,
+            },
+            request: self.request.to_http(),
+        };
+        (flight, fetch)
+    }
+
+    /// The moves that time alone makes: a token passing its usable-until instant, a backoff or a
+    /// negative cache running out, a request in flight for too long.
+    fn advance_time(&mut self, now: Instant) {
+        let abandoned = |flight: &InFlight| now >= flight.abandoned_at;
+        self.state = match std::mem::replace(&mut self.state, State::Empty) {
+            State::Fetching { flight } if abandoned(&flight) => State::Empty,
+            State::Ready { held, .. } if now >= held.usable_until => State::Empty,
+            State::Refreshing { held, flight } if now >= held.usable_until => {
+                if abandoned(&flight) {
+                    State::Empty
+                } else {
+                    State::Fetching { flight }
+                }
+            }
+            State::Refreshing { held, flight } if abandoned(&flight) => State::Ready {
+                held,
+                refresh_at: now,
+            },
+            State::RefreshBackoff {
+                held,
+                error,
+                retry_at,
+            } if now >= held.usable_until => {
+                if now >= retry_at {
+                    State::Empty
+                } else {
+                    State::Failed { error, retry_at }
+                }
+            }
+            State::Failed { retry_at, .. } if now >= retry_at => State::Empty,
+            other => other,
+        };
+    }
+}
+
+/// Parses `response` for `ticket`'s request.
+pub(crate) fn parse_for_ticket<B: AsRef<[u8]>>(
+    ticket: &Ticket,
+    response: &Response<B>,
+    wall_now: SystemTime,
+) -> Result<Arc<Token>, Error> {
+    ticket
+        .request
+        .parse_response(response, ticket.sent_at, wall_now)
+        .map(Arc::new)
+}
+
+/// A transport failure as the state machine's error.
+pub(crate) fn transport_failure(error: TransportError) -> Error {
+    Error::Transport(error)
+}
