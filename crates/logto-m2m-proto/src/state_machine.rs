@@ -260,8 +260,8 @@ impl TokenSlot {
         }
     }
 
-    /// The outcome of a request: a token or an error. A ticket that is not the current request
-    /// (cancelled, abandoned, superseded, invalidated) changes nothing.
+    /// The outcome of a request (already through [`on_arrival`]): a token or an error. A ticket that
+    /// is not the current request (cancelled, abandoned, superseded, evicted) changes nothing.
     pub(crate) fn finish(
         &mut self,
         ticket: &Ticket,
@@ -271,18 +271,6 @@ impl TokenSlot {
         outcome: Result<Arc<Token>, Error>,
     ) -> Result<Arc<Token>, Error> {
         self.advance_time(now);
-        // A token whose usable life is already over on arrival is useless (and must not be handed out).
-        let outcome = outcome.and_then(|token| {
-            if now < policy.usable_until(&token) {
-                Ok(token)
-            } else {
-                Err(InvalidResponse {
-                    status: http::StatusCode::OK,
-                    problem: ResponseProblem::ExpiredOnArrival,
-                }
-                .into())
-            }
-        });
         if !self.is_current(ticket) {
             return outcome;
         }
@@ -426,6 +414,27 @@ impl TokenSlot {
             other => other,
         };
     }
+}
+
+/// The outcome of a request as it arrives at `now`, for its key's slot if there still is one and
+/// for its caller in any case: a token whose usable life is already over is useless and must not be
+/// handed out, so it counts as a failed attempt.
+pub(crate) fn on_arrival(
+    outcome: Result<Arc<Token>, Error>,
+    now: Instant,
+    policy: &CachePolicy,
+) -> Result<Arc<Token>, Error> {
+    outcome.and_then(|token| {
+        if now < policy.usable_until(&token) {
+            Ok(token)
+        } else {
+            Err(InvalidResponse {
+                status: http::StatusCode::OK,
+                problem: ResponseProblem::ExpiredOnArrival,
+            }
+            .into())
+        }
+    })
 }
 
 /// Parses `response` for `ticket`'s request.

@@ -14,7 +14,7 @@ use crate::key::TokenKey;
 use crate::policy::{CachePolicy, Jitter};
 use crate::request::TokenRequest;
 use crate::state_machine::{
-    Poll, SlotState, Ticket, TokenSlot, parse_for_ticket, transport_failure,
+    Poll, SlotState, Ticket, TokenSlot, on_arrival, parse_for_ticket, transport_failure,
 };
 use crate::token::Token;
 
@@ -191,6 +191,7 @@ impl TokenCache {
         jitter: Jitter,
         outcome: Result<Arc<Token>, Error>,
     ) -> Result<Arc<Token>, Error> {
+        let outcome = on_arrival(outcome, now, &self.policy);
         match self.slots.get_mut(ticket.key()) {
             Some(entry) => entry
                 .slot

@@ -1,0 +1,286 @@
+//! [`HyperTransport`] and its builder.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body, Incoming};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use logto_m2m::Transport;
+use logto_m2m_proto::http::{Request, Response, header};
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+use crate::error::HyperTransportError;
+use crate::policy;
+
+/// The default connect timeout: 10 seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default overall timeout for one exchange, from the first DNS lookup to the last body byte:
+/// 10 seconds.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default cap on a response body: 64 KiB, far more than any token response.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// An async [`Transport`] over a pooled hyper 1 client (hyper-util's legacy client).
+///
+/// - TLS by rustls (ring) with the webpki roots, HTTP/1.1 and HTTP/2 (by ALPN); plain `http` only
+///   to loopback hosts (`localhost`, 127.0.0.0/8, `::1`) unless
+///   [`HyperTransportBuilder::allow_insecure_http`] is set. Anything else is refused before any
+///   DNS lookup or connection.
+/// - Error statuses (4xx, 5xx) come back as responses, so OAuth error bodies reach the parser.
+/// - Redirects are never followed: a 3xx is a [`HyperTransportError::Redirect`].
+/// - A connect timeout and an overall timeout (both 10 s by default).
+/// - The response body is capped (64 KiB by default) frame by frame while it is read, so an
+///   endless body costs no more memory than the cap (and one frame).
+/// - Connections are pooled and reused; clones share the pool.
+///
+/// # Tokio
+///
+/// hyper-util's client runs on tokio: it connects with tokio's sockets, times the connection out
+/// and spawns connection tasks with tokio. So every exchange needs a tokio runtime with I/O and
+/// time enabled (as `#[tokio::main]` gives):
+///
+/// - By default, `send` runs on the runtime it is awaited in, and fails with
+///   [`HyperTransportError::NoTokioRuntime`] when there is none.
+/// - With [`HyperTransportBuilder::tokio_handle`], each exchange is spawned on that runtime instead,
+///   and `send` can then be awaited from any executor (async-std, smol, a plain `block_on`).
+///   Dropping the `send` future cancels the exchange.
+///
+/// Pooled connections belong to the runtime that opened them: share one transport within one
+/// runtime, or give it a handle.
+#[derive(Clone)]
+pub struct HyperTransport {
+    client: Result<HyperClient, rustls::Error>,
+    runtime: Option<Handle>,
+    timeout: Duration,
+    max_response_bytes: usize,
+    allow_insecure_http: bool,
+}
+
+impl fmt::Debug for HyperTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HyperTransport")
+            .field("has_own_runtime", &self.runtime.is_some())
+            .field("timeout", &self.timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HyperTransport {
+    /// A transport with the default settings (10 s timeouts, a 64 KiB cap, https only except
+    /// loopback), running on the tokio runtime that awaits it.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder to change the timeouts, the response cap, the plain-`http` policy or the runtime.
+    pub fn builder() -> HyperTransportBuilder {
+        HyperTransportBuilder::default()
+    }
+
+    /// The response-size cap, in bytes.
+    #[must_use]
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
+
+    /// Whether plain `http` to hosts that are not loopback is allowed.
+    #[must_use]
+    pub fn allows_insecure_http(&self) -> bool {
+        self.allow_insecure_http
+    }
+
+    /// One exchange, within the overall timeout. Must run inside a tokio runtime.
+    async fn exchange(
+        client: HyperClient,
+        request: Request<Full<Bytes>>,
+        timeout: Duration,
+        max_response_bytes: usize,
+    ) -> Result<Response<Vec<u8>>, HyperTransportError> {
+        let exchange = async {
+            let response = client
+                .request(request)
+                .await
+                .map_err(HyperTransportError::from_client)?;
+            read_response(response, max_response_bytes).await
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or_else(|_elapsed| Err(HyperTransportError::overall_timeout(timeout)))
+    }
+}
+
+impl Default for HyperTransport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for HyperTransport {
+    type Error = HyperTransportError;
+
+    async fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, Self::Error> {
+        policy::check(request.uri(), self.allow_insecure_http)
+            .map_err(HyperTransportError::refused)?;
+        let client = match &self.client {
+            Ok(client) => client.clone(),
+            Err(e) => return Err(HyperTransportError::TlsConfig(e.clone())),
+        };
+        let request = request.map(|body| Full::new(Bytes::from(body)));
+        let exchange = Self::exchange(client, request, self.timeout, self.max_response_bytes);
+        if let Some(runtime) = &self.runtime {
+            let mut task = AbortOnDrop(runtime.spawn(exchange));
+            match (&mut task.0).await {
+                Ok(result) => result,
+                Err(join_error) => Err(HyperTransportError::Other(Box::new(join_error))),
+            }
+        } else if Handle::try_current().is_ok() {
+            exchange.await
+        } else {
+            Err(HyperTransportError::NoTokioRuntime)
+        }
+    }
+}
+
+/// Refuses redirects and reads the body up to the cap.
+async fn read_response(
+    response: Response<Incoming>,
+    max_response_bytes: usize,
+) -> Result<Response<Vec<u8>>, HyperTransportError> {
+    let (parts, body) = response.into_parts();
+    if parts.status.is_redirection() {
+        let location = parts
+            .headers
+            .get(header::LOCATION)
+            .and_then(|value| value.to_str().ok());
+        return Err(HyperTransportError::redirect(parts.status, location));
+    }
+    // A declared length over the cap is refused before reading anything.
+    let cap = u64::try_from(max_response_bytes).unwrap_or(u64::MAX);
+    if body.size_hint().lower() > cap {
+        return Err(HyperTransportError::body_too_large(max_response_bytes));
+    }
+    // `Limited` fails on the first frame that would go over the cap, before keeping it.
+    let collected = Limited::new(body, max_response_bytes)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                HyperTransportError::body_too_large(max_response_bytes)
+            } else {
+                HyperTransportError::from_exchange(e)
+            }
+        })?;
+    Ok(Response::from_parts(parts, Vec::from(collected.to_bytes())))
+}
+
+/// Aborts a spawned exchange when the `send` future awaiting it is dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Builds a [`HyperTransport`]; start from [`HyperTransport::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct HyperTransportBuilder {
+    connect_timeout: Duration,
+    timeout: Duration,
+    max_response_bytes: usize,
+    allow_insecure_http: bool,
+    runtime: Option<Handle>,
+}
+
+impl Default for HyperTransportBuilder {
+    fn default() -> Self {
+        Self {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            allow_insecure_http: false,
+            runtime: None,
+        }
+    }
+}
+
+impl HyperTransportBuilder {
+    /// How long connecting over TCP may take (per resolved address, split as hyper-util does).
+    /// Default: 10 s. The TLS handshake counts against the overall [`timeout`](Self::timeout).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one whole exchange may take, from the DNS lookup to the last body byte. Default:
+    /// 10 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The largest response body accepted, in bytes; a larger one is a
+    /// [`HyperTransportError::BodyTooLarge`]. Default: 64 KiB.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Allows plain `http` to hosts that are not loopback. The app secret then travels
+    /// unencrypted: only for private networks you trust. Default: `false`.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Runs every exchange on this tokio runtime, so that `send` can be awaited from any executor.
+    /// Default: none, each exchange runs on the tokio runtime that awaits `send`.
+    pub fn tokio_handle(mut self, handle: Handle) -> Self {
+        self.runtime = Some(handle);
+        self
+    }
+
+    /// Builds the transport and its connection pool. Needs no runtime: nothing connects until the
+    /// first `send`.
+    #[must_use]
+    pub fn build(self) -> HyperTransport {
+        let mut http = HttpConnector::new();
+        // The https connector hands it `https` URLs too; the scheme policy is checked in `send`.
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(self.connect_timeout));
+        http.set_nodelay(true);
+        let client = HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map(|builder| {
+                let https = builder
+                    .https_or_http()
+                    .enable_http1()
+                    .enable_http2()
+                    .wrap_connector(http);
+                Client::builder(TokioExecutor::new())
+                    .timer(TokioTimer::new())
+                    .pool_timer(TokioTimer::new())
+                    .build(https)
+            });
+        HyperTransport {
+            client,
+            runtime: self.runtime,
+            timeout: self.timeout,
+            max_response_bytes: self.max_response_bytes,
+            allow_insecure_http: self.allow_insecure_http,
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The error of [`UreqTransport`](crate::UreqTransport), classified for retrying.
+
+use std::io;
+
+use logto_m2m::IntoTransportError;
+use logto_m2m_proto::TransportErrorKind;
+use logto_m2m_proto::http::StatusCode;
+
+use crate::policy::Refusal;
+
+/// Why a [`UreqTransport`](crate::UreqTransport) exchange produced no usable response.
+///
+/// Error statuses (4xx, 5xx) are not errors: they come back as responses so that OAuth error bodies
+/// reach the parser. [`IntoTransportError::transport_error_kind`] says how each variant is retried.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UreqTransportError {
+    /// Plain `http` to a host that is not loopback, without
+    /// [`allow_insecure_http`](crate::UreqTransportBuilder::allow_insecure_http): refused before
+    /// any DNS lookup or connection, because the app secret would travel unencrypted.
+    #[error(
+        "refusing plain http to non-loopback host {host:?}: the app secret would travel \
+         unencrypted (use https, or opt in with allow_insecure_http)"
+    )]
+    InsecureHttp {
+        /// The refused host.
+        host: String,
+    },
+    /// The request cannot be sent as built: no scheme or host, an unsupported scheme, a header
+    /// ureq refuses.
+    #[error("invalid request: {reason}")]
+    InvalidRequest {
+        /// Why it was refused.
+        reason: String,
+        /// The underlying ureq error, when ureq refused it.
+        #[source]
+        source: Option<ureq::Error>,
+    },
+    /// No connection could be made: refused, host not found, TLS failure, proxy failure.
+    #[error("could not connect: {0}")]
+    Connect(#[source] ureq::Error),
+    /// A configured timeout (connect or overall) ran out before the whole response arrived.
+    #[error("timed out: {0}")]
+    Timeout(#[source] ureq::Error),
+    /// The connection broke, or the server sent something that is not HTTP, while sending or
+    /// receiving.
+    #[error("i/o failure: {0}")]
+    Io(#[source] ureq::Error),
+    /// The response (body or headers) was larger than the cap; reading stopped at the cap.
+    #[error("response larger than the {limit}-byte cap")]
+    BodyTooLarge {
+        /// The cap that was exceeded, in bytes.
+        limit: u64,
+    },
+    /// The server answered with a redirect (3xx), which is never followed: following it could send
+    /// the app secret to another host.
+    #[error("refusing to follow a redirect ({status}) to {location:?}")]
+    Redirect {
+        /// The redirect's status.
+        status: StatusCode,
+        /// Its `Location` header, if it had a readable one (cut to a few hundred characters).
+        location: Option<String>,
+    },
+    /// Any other ureq failure.
+    #[error("ureq failed: {0}")]
+    Other(#[source] ureq::Error),
+}
+
+/// The longest `Location` kept in a [`UreqTransportError::Redirect`].
+const MAX_LOCATION_CHARS: usize = 512;
+
+impl UreqTransportError {
+    pub(crate) fn refused(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::InsecureHttp { host } => Self::InsecureHttp { host },
+            Refusal::InvalidUrl { reason } => Self::InvalidRequest {
+                reason: reason.to_owned(),
+                source: None,
+            },
+        }
+    }
+
+    pub(crate) fn redirect(status: StatusCode, location: Option<&str>) -> Self {
+        Self::Redirect {
+            status,
+            location: location.map(|l| l.chars().take(MAX_LOCATION_CHARS).collect()),
+        }
+    }
+
+    /// Sorts a ureq error into the variant that says how it is retried.
+    pub(crate) fn from_ureq(error: ureq::Error) -> Self {
+        use ureq::Error as E;
+        match error {
+            E::Timeout(_) => Self::Timeout(error),
+            E::BodyExceedsLimit(limit) => Self::BodyTooLarge { limit },
+            E::LargeResponseHeader(_, limit) => Self::BodyTooLarge {
+                limit: u64::try_from(limit).unwrap_or(u64::MAX),
+            },
+            E::HostNotFound
+            | E::ConnectionFailed
+            | E::ConnectProxyFailed(_)
+            | E::Tls(_)
+            | E::Pem(_)
+            | E::Rustls(_)
+            | E::TlsRequired => Self::Connect(error),
+            // ureq reports a failed TLS handshake (bad certificate, not TLS at all) as i/o.
+            E::Io(ref io)
+                if io
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<rustls::Error>()) =>
+            {
+                Self::Connect(error)
+            }
+            E::Io(ref io) => match io.kind() {
+                io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::NotFound
+                | io::ErrorKind::AddrNotAvailable
+                | io::ErrorKind::HostUnreachable
+                | io::ErrorKind::NetworkUnreachable => Self::Connect(error),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Self::Timeout(error),
+                _ => Self::Io(error),
+            },
+            E::Protocol(_) => Self::Io(error),
+            E::BadUri(ref reason) | E::RequireHttpsOnly(ref reason) => Self::InvalidRequest {
+                reason: reason.clone(),
+                source: Some(error),
+            },
+            E::Http(_) | E::InvalidProxyUrl => Self::InvalidRequest {
+                reason: error.to_string(),
+                source: Some(error),
+            },
+            _ => Self::Other(error),
+        }
+    }
+}
+
+impl IntoTransportError for UreqTransportError {
+    fn transport_error_kind(&self) -> TransportErrorKind {
+        match self {
+            Self::InsecureHttp { .. } | Self::InvalidRequest { .. } => {
+                TransportErrorKind::InvalidRequest
+            }
+            Self::Connect(_) => TransportErrorKind::Connect,
+            Self::Timeout(_) => TransportErrorKind::Timeout,
+            Self::Io(_) => TransportErrorKind::Io,
+            Self::BodyTooLarge { .. } => TransportErrorKind::BodyTooLarge,
+            Self::Redirect { .. } => TransportErrorKind::Redirect,
+            Self::Other(_) => TransportErrorKind::Other,
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! A blocking [`logto_m2m::BlockingTransport`] over [ureq] 3.
+//!
+//! [`UreqTransport`] sends token requests over rustls (ring, webpki roots), refuses plain `http`
+//! except to loopback hosts, never follows redirects, returns 4xx and 5xx answers as responses
+//! (OAuth error bodies must reach the parser), enforces a connect timeout, an overall timeout and a
+//! response-size cap while reading, and reuses connections.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use logto_m2m::BlockingTransport;
+//! use logto_m2m_ureq::UreqTransport;
+//!
+//! let transport = UreqTransport::builder()
+//!     .timeout(Duration::from_secs(5))
+//!     .max_response_bytes(32 * 1024)
+//!     .build();
+//! let request = logto_m2m::proto::http::Request::post("https://tenant.logto.app/oidc/token")
+//!     .header("content-type", "application/x-www-form-urlencoded")
+//!     .body(b"grant_type=client_credentials".to_vec())?;
+//! let response = transport.send(request)?;
+//! println!("{}", response.status());
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod policy;
+mod transport;
+
+pub use error::UreqTransportError;
+pub use transport::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, UreqTransport,
+    UreqTransportBuilder,
+};
+/// The ureq version this transport is built on, for inspecting the errors it wraps.
+pub use ureq;
