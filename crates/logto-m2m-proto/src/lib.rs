@@ -78,3 +78,8 @@ pub use secret::{AccessToken, AppSecret};
 pub use state_machine::{Fetch, Poll, SlotState, Ticket};
 pub use token::{ParseWarning, Token, TokenType};
 pub use token_cache::TokenCache;
+
+/// Compiles the README's example as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
