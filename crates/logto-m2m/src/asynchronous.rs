@@ -1,0 +1,314 @@
+//! The async token manager: a thin driver of the state machine for any async runtime. It needs no
+//! runtime of its own: waiting callers are woken by an `event-listener` event; refreshes ahead of
+//! expiry and backoff sleeps use the spawner and sleeper the caller provides, if any.
+
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::Poll as TaskPoll;
+use std::time::{Duration, Instant};
+
+use logto_m2m_proto::http::Request;
+use logto_m2m_proto::{ClientConfig, ConfigError, Error, Fetch, Token, TokenParams, TokenRequest};
+
+use crate::builder::TokenManagerBuilder;
+use crate::driver::{Core, InFlight, Step};
+use crate::env::EnvError;
+use crate::source::{SnapshotCell, TokenSource};
+use crate::transport::{IntoTransportError, Transport};
+
+/// A boxed future that a [`Spawn`] runs to completion in the background.
+pub type BackgroundTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Runs background tasks (refreshes ahead of expiry) on your runtime. Closures
+/// `Fn(BackgroundTask)` are spawners: `|task| { tokio::spawn(task); }`.
+pub trait Spawn: Send + Sync + 'static {
+    /// Starts `task` and returns at once.
+    fn spawn(&self, task: BackgroundTask);
+}
+
+impl<F> Spawn for F
+where
+    F: Fn(BackgroundTask) + Send + Sync + 'static,
+{
+    fn spawn(&self, task: BackgroundTask) {
+        self(task);
+    }
+}
+
+/// Sleeps on your runtime's timer. Closures `Fn(Duration) -> impl Future` are sleepers:
+/// `|d| tokio::time::sleep(d)`.
+pub trait Sleep: Send + Sync + 'static {
+    /// A future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+}
+
+impl<F, Fut> Sleep for F
+where
+    F: Fn(Duration) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        Box::pin(self(duration))
+    }
+}
+
+/// Gets, caches and refreshes Logto M2M tokens for async code, on any runtime. Cheap to clone;
+/// clones share the cache.
+///
+/// With N concurrent callers on a key that has no usable token, exactly one request is sent and the
+/// others wait for its outcome (woken, never polling a timer). Dropping a caller's future in the
+/// middle of its fetch hands the request back, so the next caller fetches again.
+pub struct AsyncTokenManager<T> {
+    inner: Arc<Inner<T>>,
+}
+
+struct Inner<T> {
+    core: Arc<Core>,
+    transport: T,
+    config: ClientConfig,
+    spawner: Option<Arc<dyn Spawn>>,
+    sleeper: Option<Arc<dyn Sleep>>,
+}
+
+impl<T> Clone for AsyncTokenManager<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for AsyncTokenManager<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncTokenManager")
+            .field("config", &self.inner.config)
+            .field("spawner", &self.inner.spawner.is_some())
+            .field("sleeper", &self.inner.sleeper.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Transport + 'static> AsyncTokenManager<T> {
+    /// A manager with the default policies, and no spawner or sleeper.
+    pub fn new(transport: T, config: ClientConfig) -> Self {
+        TokenManagerBuilder::new(transport, config).build_async()
+    }
+
+    /// A builder, to set policies, a spawner and a sleeper.
+    pub fn builder(transport: T, config: ClientConfig) -> TokenManagerBuilder<T> {
+        TokenManagerBuilder::new(transport, config)
+    }
+
+    /// A builder configured from `LOGTO_ENDPOINT`, `LOGTO_APP_ID` and `LOGTO_APP_SECRET`.
+    ///
+    /// # Errors
+    ///
+    /// An [`EnvError`] naming the variable that is missing or malformed.
+    pub fn from_env(transport: T) -> Result<TokenManagerBuilder<T>, EnvError> {
+        TokenManagerBuilder::from_env(transport)
+    }
+
+    pub(crate) fn from_builder(builder: TokenManagerBuilder<T>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                core: Arc::new(Core::new(builder.cache_policy, builder.retry_policy)),
+                transport: builder.transport,
+                config: builder.config,
+                spawner: builder.spawner,
+                sleeper: builder.sleeper,
+            }),
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// Checks `params` into a request for this manager's app.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for anything Logto would refuse.
+    pub fn request(&self, params: TokenParams) -> Result<TokenRequest, ConfigError> {
+        TokenRequest::new(&self.inner.config, params)
+    }
+
+    /// A lock-free handle for the token `params` asks for.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for anything Logto would refuse.
+    pub fn source(&self, params: TokenParams) -> Result<TokenSource<Self>, ConfigError> {
+        Ok(TokenSource {
+            manager: self.clone(),
+            request: Arc::new(self.request(params)?),
+            cell: Arc::new(SnapshotCell::default()),
+        })
+    }
+
+    /// A usable token for `request`: the cached one, or a new one (sent by this caller or by another
+    /// that is already fetching it).
+    ///
+    /// # Errors
+    ///
+    /// The error of the failed attempt when no usable token could be had within the call's
+    /// [`RetryPolicy`](crate::RetryPolicy) (retries need a [sleeper](TokenManagerBuilder::sleeper)).
+    pub async fn token(&self, request: &TokenRequest) -> Result<Arc<Token>, Error> {
+        self.token_until(request).await.map(|(token, _)| token)
+    }
+
+    /// Gets a token for `request` and sets it as `Authorization: Bearer <token>` on `http_request`.
+    ///
+    /// # Errors
+    ///
+    /// As [`token`](Self::token).
+    pub async fn authorize<B: Send>(
+        &self,
+        http_request: &mut Request<B>,
+        request: &TokenRequest,
+    ) -> Result<Arc<Token>, Error> {
+        let token = self.token(request).await?;
+        logto_m2m_proto::authorize(http_request, &token);
+        Ok(token)
+    }
+
+    /// Drops `token` if it is still the one handed out for `request` (after the resource server
+    /// answered 401), so the next call fetches a new one. A second call for the same token does
+    /// nothing. The failed API call is never replayed: that is the caller's decision.
+    pub fn invalidate(&self, request: &TokenRequest, token: &Token) -> bool {
+        self.inner.core.invalidate(request.key(), token)
+    }
+
+    async fn token_until(
+        &self,
+        request: &TokenRequest,
+    ) -> Result<(Arc<Token>, Option<Instant>), Error> {
+        let core = &self.inner.core;
+        let mut call = core.start_call();
+        let can_sleep = self.inner.sleeper.is_some();
+        loop {
+            let (step, listener) = {
+                let mut cache = core.lock();
+                let step = core.decide(&mut cache, request, &mut call, can_sleep);
+                // Listen before the lock is released, so that no wake-up is missed.
+                let listener = matches!(step, Step::Wait(_)).then(|| core.listen());
+                (step, listener)
+            };
+            match step {
+                Step::Ready(token, fresh_until) => return Ok((token, Some(fresh_until))),
+                Step::Done(result) => return result.map(|token| (token, None)),
+                Step::Wait(until) => {
+                    if let Some(listener) = listener {
+                        self.wait(listener, until).await;
+                    }
+                }
+                Step::RefreshThenDone(token, fetch) => {
+                    return Ok((self.refresh(token, fetch).await, None));
+                }
+                Step::Fetch(fetch) => {
+                    if let Ok(token) = self.inner.fetch(fetch).await {
+                        return Ok((token, None));
+                    }
+                }
+                Step::Sleep(until) => {
+                    if let Some(sleeper) = &self.inner.sleeper {
+                        sleeper
+                            .sleep(until.saturating_duration_since(Instant::now()))
+                            .await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for a wake-up, and with a sleeper at most until `until`.
+    async fn wait(&self, listener: event_listener::EventListener, until: Instant) {
+        let Some(sleeper) = &self.inner.sleeper else {
+            // The request in flight always ends (its guard hands the ticket back when its future is
+            // dropped), and ending it wakes us.
+            listener.await;
+            return;
+        };
+        let mut listener = pin!(listener);
+        let mut timer = sleeper.sleep(until.saturating_duration_since(Instant::now()));
+        std::future::poll_fn(|cx| {
+            if listener.as_mut().poll(cx).is_ready() || timer.as_mut().poll(cx).is_ready() {
+                TaskPoll::Ready(())
+            } else {
+                TaskPoll::Pending
+            }
+        })
+        .await;
+    }
+
+    /// Starts the refresh in the background with the spawner; without one, performs it here and
+    /// returns the new token (or the still-valid one if the refresh failed).
+    async fn refresh(&self, token: Arc<Token>, fetch: Fetch) -> Arc<Token> {
+        let guard = InFlight::new(Arc::clone(&self.inner.core), fetch.ticket);
+        match &self.inner.spawner {
+            Some(spawner) => {
+                let inner = Arc::clone(&self.inner);
+                let request = fetch.request;
+                spawner.spawn(Box::pin(async move {
+                    let _ = inner.exchange(guard, request).await;
+                }));
+                token
+            }
+            None => self
+                .inner
+                .exchange(guard, fetch.request)
+                .await
+                .unwrap_or(token),
+        }
+    }
+}
+
+impl<T: Transport> Inner<T> {
+    async fn fetch(&self, fetch: Fetch) -> Result<Arc<Token>, Error> {
+        let guard = InFlight::new(Arc::clone(&self.core), fetch.ticket);
+        self.exchange(guard, fetch.request).await
+    }
+
+    async fn exchange(
+        &self,
+        guard: InFlight,
+        request: Request<Vec<u8>>,
+    ) -> Result<Arc<Token>, Error> {
+        let outcome = self
+            .transport
+            .send(request)
+            .await
+            .map_err(IntoTransportError::into_transport_error);
+        guard.complete(outcome)
+    }
+}
+
+impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {
+    /// A usable token: without any lock while the remembered one is fresh, else from the manager.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncTokenManager::token`].
+    pub async fn token(&self) -> Result<Arc<Token>, Error> {
+        let core = &self.manager.inner.core;
+        if let Some(token) = self.cell.get(core) {
+            return Ok(token);
+        }
+        let invalidations = core.invalidation_count();
+        let (token, fresh_until) = self.manager.token_until(&self.request).await?;
+        match fresh_until {
+            Some(until) => self.cell.store(Arc::clone(&token), until, invalidations),
+            None => self.cell.clear(),
+        }
+        Ok(token)
+    }
+
+    /// Drops `token` after a 401 from the resource server; see [`AsyncTokenManager::invalidate`].
+    pub fn invalidate(&self, token: &Token) -> bool {
+        self.cell.clear();
+        self.manager.invalidate(&self.request, token)
+    }
+}

@@ -1,0 +1,231 @@
+//! The blocking token manager: a thin driver of the state machine for threads.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use logto_m2m_proto::http::Request;
+use logto_m2m_proto::{ClientConfig, ConfigError, Error, Fetch, Token, TokenParams, TokenRequest};
+
+use crate::builder::TokenManagerBuilder;
+use crate::driver::{Core, InFlight, Step};
+use crate::env::EnvError;
+use crate::source::{SnapshotCell, TokenSource};
+use crate::transport::{BlockingTransport, IntoTransportError};
+
+/// Gets, caches and refreshes Logto M2M tokens for threads. Cheap to clone; clones share the cache.
+///
+/// With N threads asking for a key that has no usable token, exactly one request is sent and the
+/// others wait for its outcome (without spinning). From a token's refresh point on, one caller
+/// starts a refresh on a background thread and everyone keeps getting the still-valid token.
+///
+/// ```no_run
+/// use logto_m2m::{BlockingTokenManager, TokenParams};
+/// # fn transport(_: logto_m2m::proto::http::Request<Vec<u8>>) -> Result<logto_m2m::proto::http::Response<Vec<u8>>, std::io::Error> { unimplemented!() }
+/// let manager = BlockingTokenManager::from_env(transport)?;
+/// let api = manager.source(TokenParams::for_resource("https://api.example.com").scope("read:items"))?;
+/// let token = api.token()?;
+/// let mut call = logto_m2m::proto::http::Request::new(Vec::<u8>::new());
+/// logto_m2m::proto::authorize(&mut call, &token);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct BlockingTokenManager<T> {
+    inner: Arc<Inner<T>>,
+}
+
+struct Inner<T> {
+    core: Arc<Core>,
+    transport: T,
+    config: ClientConfig,
+}
+
+impl<T> Clone for BlockingTokenManager<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for BlockingTokenManager<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockingTokenManager")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
+    /// A manager with the default policies.
+    pub fn new(transport: T, config: ClientConfig) -> Self {
+        TokenManagerBuilder::new(transport, config).build_blocking()
+    }
+
+    /// A builder, to set policies.
+    pub fn builder(transport: T, config: ClientConfig) -> TokenManagerBuilder<T> {
+        TokenManagerBuilder::new(transport, config)
+    }
+
+    /// A manager configured from `LOGTO_ENDPOINT`, `LOGTO_APP_ID` and `LOGTO_APP_SECRET`.
+    ///
+    /// # Errors
+    ///
+    /// An [`EnvError`] naming the variable that is missing or malformed.
+    pub fn from_env(transport: T) -> Result<Self, EnvError> {
+        Ok(TokenManagerBuilder::from_env(transport)?.build_blocking())
+    }
+
+    pub(crate) fn from_builder(builder: TokenManagerBuilder<T>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                core: Arc::new(Core::new(builder.cache_policy, builder.retry_policy)),
+                transport: builder.transport,
+                config: builder.config,
+            }),
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// Checks `params` into a request for this manager's app.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for anything Logto would refuse.
+    pub fn request(&self, params: TokenParams) -> Result<TokenRequest, ConfigError> {
+        TokenRequest::new(&self.inner.config, params)
+    }
+
+    /// A lock-free handle for the token `params` asks for.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for anything Logto would refuse.
+    pub fn source(&self, params: TokenParams) -> Result<TokenSource<Self>, ConfigError> {
+        Ok(TokenSource {
+            manager: self.clone(),
+            request: Arc::new(self.request(params)?),
+            cell: Arc::new(SnapshotCell::default()),
+        })
+    }
+
+    /// A usable token for `request`: the cached one, or a new one (sent by this caller or by another
+    /// that is already fetching it).
+    ///
+    /// # Errors
+    ///
+    /// The error of the failed attempt when no usable token could be had within the call's
+    /// [`RetryPolicy`](crate::RetryPolicy).
+    pub fn token(&self, request: &TokenRequest) -> Result<Arc<Token>, Error> {
+        self.token_until(request).map(|(token, _)| token)
+    }
+
+    /// Gets a token for `request` and sets it as `Authorization: Bearer <token>` on `http_request`.
+    ///
+    /// # Errors
+    ///
+    /// As [`token`](Self::token).
+    pub fn authorize<B>(
+        &self,
+        http_request: &mut Request<B>,
+        request: &TokenRequest,
+    ) -> Result<Arc<Token>, Error> {
+        let token = self.token(request)?;
+        logto_m2m_proto::authorize(http_request, &token);
+        Ok(token)
+    }
+
+    /// Drops `token` if it is still the one handed out for `request` (after the resource server
+    /// answered 401), so the next call fetches a new one. A second call for the same token does
+    /// nothing. The failed API call is never replayed: that is the caller's decision.
+    pub fn invalidate(&self, request: &TokenRequest, token: &Token) -> bool {
+        self.inner.core.invalidate(request.key(), token)
+    }
+
+    /// The token and, when it came from the cache, until when the same answer holds.
+    fn token_until(&self, request: &TokenRequest) -> Result<(Arc<Token>, Option<Instant>), Error> {
+        let core = &self.inner.core;
+        let mut call = core.start_call();
+        let mut cache = core.lock();
+        loop {
+            match core.decide(&mut cache, request, &mut call, true) {
+                Step::Ready(token, fresh_until) => return Ok((token, Some(fresh_until))),
+                Step::Done(result) => return result.map(|token| (token, None)),
+                Step::Wait(until) => cache = core.wait_blocking(cache, until),
+                Step::RefreshThenDone(token, fetch) => {
+                    drop(cache);
+                    self.refresh_in_background(fetch);
+                    return Ok((token, None));
+                }
+                Step::Fetch(fetch) => {
+                    drop(cache);
+                    if let Ok(token) = self.inner.fetch(fetch) {
+                        return Ok((token, None));
+                    }
+                    cache = core.lock();
+                }
+                Step::Sleep(until) => {
+                    drop(cache);
+                    std::thread::sleep(until.saturating_duration_since(Instant::now()));
+                    cache = core.lock();
+                }
+            }
+        }
+    }
+
+    /// Sends a refresh on its own thread. If no thread can be started, the ticket is cancelled (by
+    /// the guard dropped with the closure) and a later call tries again.
+    fn refresh_in_background(&self, fetch: Fetch) {
+        let guard = InFlight::new(Arc::clone(&self.inner.core), fetch.ticket);
+        let inner = Arc::clone(&self.inner);
+        let request = fetch.request;
+        let _ = std::thread::Builder::new()
+            .name("logto-m2m-refresh".to_owned())
+            .spawn(move || inner.exchange(guard, request));
+    }
+}
+
+impl<T: BlockingTransport> Inner<T> {
+    fn fetch(&self, fetch: Fetch) -> Result<Arc<Token>, Error> {
+        let guard = InFlight::new(Arc::clone(&self.core), fetch.ticket);
+        self.exchange(guard, fetch.request)
+    }
+
+    fn exchange(&self, guard: InFlight, request: Request<Vec<u8>>) -> Result<Arc<Token>, Error> {
+        let outcome = self
+            .transport
+            .send(request)
+            .map_err(IntoTransportError::into_transport_error);
+        guard.complete(outcome)
+    }
+}
+
+impl<T: BlockingTransport + 'static> TokenSource<BlockingTokenManager<T>> {
+    /// A usable token: without any lock while the remembered one is fresh, else from the manager.
+    ///
+    /// # Errors
+    ///
+    /// As [`BlockingTokenManager::token`].
+    pub fn token(&self) -> Result<Arc<Token>, Error> {
+        let core = &self.manager.inner.core;
+        if let Some(token) = self.cell.get(core) {
+            return Ok(token);
+        }
+        let invalidations = core.invalidation_count();
+        let (token, fresh_until) = self.manager.token_until(&self.request)?;
+        match fresh_until {
+            Some(until) => self.cell.store(Arc::clone(&token), until, invalidations),
+            None => self.cell.clear(),
+        }
+        Ok(token)
+    }
+
+    /// Drops `token` after a 401 from the resource server; see [`BlockingTokenManager::invalidate`].
+    pub fn invalidate(&self, token: &Token) -> bool {
+        self.cell.clear();
+        self.manager.invalidate(&self.request, token)
+    }
+}
