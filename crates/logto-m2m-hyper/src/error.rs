@@ -8,7 +8,7 @@ use logto_m2m::IntoTransportError;
 use logto_m2m_proto::TransportErrorKind;
 use logto_m2m_proto::http::StatusCode;
 
-use crate::policy::Refusal;
+use logto_m2m::UrlRefusal;
 
 /// A boxed error from hyper, hyper-util, rustls or tokio, kept as the source.
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -81,11 +81,14 @@ pub enum HyperTransportError {
 const MAX_LOCATION_CHARS: usize = 512;
 
 impl HyperTransportError {
-    pub(crate) fn refused(refusal: Refusal) -> Self {
+    pub(crate) fn refused(refusal: UrlRefusal) -> Self {
         match refusal {
-            Refusal::InsecureHttp { host } => Self::InsecureHttp { host },
-            Refusal::InvalidUrl { reason } => Self::InvalidRequest {
+            UrlRefusal::InsecureHttp { host } => Self::InsecureHttp { host },
+            UrlRefusal::InvalidUrl { reason } => Self::InvalidRequest {
                 reason: reason.to_owned(),
+            },
+            _ => Self::InvalidRequest {
+                reason: "the URL was refused".to_owned(),
             },
         }
     }

@@ -32,7 +32,6 @@
 #![warn(missing_docs)]
 
 mod error;
-mod policy;
 mod transport;
 
 pub use error::HyperTransportError;

@@ -16,7 +16,6 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::error::HyperTransportError;
-use crate::policy;
 
 /// The default connect timeout: 10 seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -131,7 +130,7 @@ impl Transport for HyperTransport {
     type Error = HyperTransportError;
 
     async fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, Self::Error> {
-        policy::check(request.uri(), self.allow_insecure_http)
+        logto_m2m::check_url(request.uri(), self.allow_insecure_http)
             .map_err(HyperTransportError::refused)?;
         let client = match &self.client {
             Ok(client) => client.clone(),

@@ -41,17 +41,35 @@ pub(crate) fn parse_secure_url(
     Ok(url)
 }
 
-/// Whether a host is loopback: `localhost` (and its subdomains), 127.0.0.0/8 or `::1`.
-pub(crate) fn is_loopback(host: &Host<&str>) -> bool {
+fn is_loopback(host: &Host<&str>) -> bool {
     match host {
-        Host::Domain(name) => {
-            let name = name.trim_end_matches('.');
-            name.eq_ignore_ascii_case("localhost")
-                || name.to_ascii_lowercase().ends_with(".localhost")
+        Host::Domain(name) => is_loopback_host(name),
+        Host::Ipv4(ip) => ip.is_loopback(),
+        Host::Ipv6(ip) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
-        Host::Ipv4(ip) => IpAddr::V4(*ip).is_loopback(),
-        Host::Ipv6(ip) => IpAddr::V6(*ip).is_loopback(),
     }
+}
+
+/// Whether a URL host is loopback: `localhost` (and its subdomains), 127.0.0.0/8, `::1` (bracketed
+/// or not) or an IPv4-mapped loopback address. The only hosts plain `http` may reach without an
+/// explicit opt-in.
+#[must_use]
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return match ip {
+            IpAddr::V4(v4) => v4.is_loopback(),
+            IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        };
+    }
+    let name = bare.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
 }
 
 /// The URL as a string without a trailing slash on its path, ready to have a path appended.

@@ -63,6 +63,7 @@ mod token_cache;
 pub use bearer::authorize;
 pub use config::{ClientAuthMethod, ClientConfig, ClientConfigBuilder, ExpiryPolicy};
 pub use discovery::{Discovery, DiscoveryDocument};
+pub use endpoint::is_loopback_host;
 pub use error::{
     ConfigError, Error, ErrorCode, ErrorKind, InvalidResponse, OAuthError, ResponseProblem,
     ServerError, ServerErrorReason, TransportError, TransportErrorKind,

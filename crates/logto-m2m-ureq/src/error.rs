@@ -6,7 +6,7 @@ use logto_m2m::IntoTransportError;
 use logto_m2m_proto::TransportErrorKind;
 use logto_m2m_proto::http::StatusCode;
 
-use crate::policy::Refusal;
+use logto_m2m::UrlRefusal;
 
 /// Why a [`UreqTransport`](crate::UreqTransport) exchange produced no usable response.
 ///
@@ -70,11 +70,15 @@ pub enum UreqTransportError {
 const MAX_LOCATION_CHARS: usize = 512;
 
 impl UreqTransportError {
-    pub(crate) fn refused(refusal: Refusal) -> Self {
+    pub(crate) fn refused(refusal: UrlRefusal) -> Self {
         match refusal {
-            Refusal::InsecureHttp { host } => Self::InsecureHttp { host },
-            Refusal::InvalidUrl { reason } => Self::InvalidRequest {
+            UrlRefusal::InsecureHttp { host } => Self::InsecureHttp { host },
+            UrlRefusal::InvalidUrl { reason } => Self::InvalidRequest {
                 reason: reason.to_owned(),
+                source: None,
+            },
+            _ => Self::InvalidRequest {
+                reason: "the URL was refused".to_owned(),
                 source: None,
             },
         }

@@ -26,7 +26,6 @@
 #![warn(missing_docs)]
 
 mod error;
-mod policy;
 mod transport;
 
 pub use error::UreqTransportError;

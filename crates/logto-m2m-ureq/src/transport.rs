@@ -7,7 +7,6 @@ use logto_m2m::BlockingTransport;
 use logto_m2m_proto::http::{Request, Response};
 
 use crate::error::UreqTransportError;
-use crate::policy;
 
 /// The default connect timeout: 10 seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -105,7 +104,7 @@ impl BlockingTransport for UreqTransport {
     type Error = UreqTransportError;
 
     fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, UreqTransportError> {
-        policy::check(request.uri(), self.allow_insecure_http)
+        logto_m2m::check_url(request.uri(), self.allow_insecure_http)
             .map_err(UreqTransportError::refused)?;
         let response = self
             .agent

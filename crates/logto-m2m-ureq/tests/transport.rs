@@ -6,6 +6,7 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../../../tests/support/raw_http_server.rs"]
 mod support;
 
 use std::time::Duration;

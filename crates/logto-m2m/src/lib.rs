@@ -34,6 +34,7 @@ mod jitter;
 mod retry;
 mod source;
 pub mod transport;
+mod url_policy;
 
 pub use asynchronous::{AsyncTokenManager, BackgroundTask, Sleep, Spawn};
 pub use blocking::BlockingTokenManager;
@@ -49,3 +50,4 @@ pub use logto_m2m_proto::{
 pub use retry::RetryPolicy;
 pub use source::TokenSource;
 pub use transport::{BlockingTransport, IntoTransportError, Transport};
+pub use url_policy::{UrlRefusal, check_url};

@@ -1,13 +1,14 @@
-//! Which request URLs may be sent: `https` anywhere, plain `http` only to loopback hosts unless the
-//! caller opted in. Checked before any DNS lookup or connection.
-
-use std::net::IpAddr;
+//! Which request URLs a transport may send to: `https` anywhere, plain `http` only to loopback
+//! hosts unless the caller opted in. Every transport should check this before any DNS lookup or
+//! connection: the request carries the app secret.
 
 use logto_m2m_proto::http::Uri;
+use logto_m2m_proto::is_loopback_host;
 
 /// Why a request URL was refused before anything was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Refusal {
+#[non_exhaustive]
+pub enum UrlRefusal {
     /// Plain `http` to a host that is not loopback, without the opt-in.
     InsecureHttp {
         /// The refused host.
@@ -20,52 +21,34 @@ pub(crate) enum Refusal {
     },
 }
 
-/// Checks that `uri` may be sent: an absolute `https` URL, or `http` to a loopback host (or to any
+/// Checks that `uri` may be sent (call it first in your own transport's `send`): an absolute `https` URL, or `http` to a loopback host (or to any
 /// host when `allow_insecure_http` is set).
-pub(crate) fn check(uri: &Uri, allow_insecure_http: bool) -> Result<(), Refusal> {
+pub fn check_url(uri: &Uri, allow_insecure_http: bool) -> Result<(), UrlRefusal> {
     let Some(scheme) = uri.scheme_str() else {
-        return Err(Refusal::InvalidUrl {
+        return Err(UrlRefusal::InvalidUrl {
             reason: "the URL has no scheme",
         });
     };
     let Some(host) = uri.host().filter(|host| !host.is_empty()) else {
-        return Err(Refusal::InvalidUrl {
+        return Err(UrlRefusal::InvalidUrl {
             reason: "the URL has no host",
         });
     };
     if scheme.eq_ignore_ascii_case("https") {
         Ok(())
     } else if scheme.eq_ignore_ascii_case("http") {
-        if allow_insecure_http || is_loopback(host) {
+        if allow_insecure_http || is_loopback_host(host) {
             Ok(())
         } else {
-            Err(Refusal::InsecureHttp {
+            Err(UrlRefusal::InsecureHttp {
                 host: host.to_owned(),
             })
         }
     } else {
-        Err(Refusal::InvalidUrl {
+        Err(UrlRefusal::InvalidUrl {
             reason: "the scheme must be https (or http on loopback)",
         })
     }
-}
-
-/// Whether a URL host is loopback: `localhost` (and its subdomains), 127.0.0.0/8 or `::1`.
-pub(crate) fn is_loopback(host: &str) -> bool {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    if let Ok(ip) = bare.parse::<IpAddr>() {
-        return match ip {
-            IpAddr::V4(v4) => v4.is_loopback(),
-            IpAddr::V6(v6) => {
-                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-            }
-        };
-    }
-    let name = bare.trim_end_matches('.').to_ascii_lowercase();
-    name == "localhost" || name.ends_with(".localhost")
 }
 
 #[cfg(test)]
@@ -79,7 +62,7 @@ mod tests {
     #[test]
     fn https_is_always_allowed() {
         assert_eq!(
-            check(&uri("https://tenant.logto.app/oidc/token"), false),
+            check_url(&uri("https://tenant.logto.app/oidc/token"), false),
             Ok(())
         );
     }
@@ -94,7 +77,7 @@ mod tests {
             "http://auth.localhost/",
             "http://[::1]:8080/",
         ] {
-            assert_eq!(check(&uri(ok), false), Ok(()), "{ok}");
+            assert_eq!(check_url(&uri(ok), false), Ok(()), "{ok}");
         }
         for refused in [
             "http://example.invalid/oidc/token",
@@ -105,12 +88,12 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    check(&uri(refused), false),
-                    Err(Refusal::InsecureHttp { .. })
+                    check_url(&uri(refused), false),
+                    Err(UrlRefusal::InsecureHttp { .. })
                 ),
                 "{refused}"
             );
-            assert_eq!(check(&uri(refused), true), Ok(()), "{refused}");
+            assert_eq!(check_url(&uri(refused), true), Ok(()), "{refused}");
         }
     }
 
@@ -118,7 +101,10 @@ mod tests {
     fn other_urls_are_invalid() {
         for bad in ["/oidc/token", "ftp://example.com/"] {
             assert!(
-                matches!(check(&uri(bad), true), Err(Refusal::InvalidUrl { .. })),
+                matches!(
+                    check_url(&uri(bad), true),
+                    Err(UrlRefusal::InvalidUrl { .. })
+                ),
                 "{bad}"
             );
         }
