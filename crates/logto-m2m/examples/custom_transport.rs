@@ -1,0 +1,182 @@
+//! A transport for an HTTP stack of your own, written from scratch over `std::net::TcpStream`, and
+//! run against the in-process Logto-compatible server of `logto-m2m-testkit`.
+//!
+//! Run with `cargo run -p logto-m2m --example custom_transport`.
+//!
+//! What a transport must do (docs/transports.md): refuse URLs the secret must not travel to
+//! (`logto_m2m::check_url`), send the request as built, return every answer whatever its status
+//! (OAuth error bodies must reach the parser), never follow a redirect, bound the time and the
+//! size of the answer, and say what kind of failure an error is (`IntoTransportError`).
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use logto_m2m::proto::http::{Request, Response, StatusCode};
+use logto_m2m::proto::{TransportErrorKind, management_api};
+use logto_m2m::{
+    BlockingTokenManager, BlockingTransport, ClientConfig, IntoTransportError, TokenParams,
+};
+use logto_m2m_testkit::{TestServer, defaults};
+
+/// HTTP/1.1 over a plain TCP connection (so: loopback only), one connection per request.
+struct StdNetTransport {
+    timeout: Duration,
+    max_response_bytes: u64,
+}
+
+/// The transport's own error type, with the kind the state machine retries by.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+struct StdNetError {
+    kind: TransportErrorKind,
+    message: String,
+}
+
+impl StdNetError {
+    fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<io::Error> for StdNetError {
+    fn from(error: io::Error) -> Self {
+        Self::new(error.transport_error_kind(), error.to_string())
+    }
+}
+
+impl IntoTransportError for StdNetError {
+    fn transport_error_kind(&self) -> TransportErrorKind {
+        self.kind
+    }
+}
+
+impl BlockingTransport for StdNetTransport {
+    type Error = StdNetError;
+
+    fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, StdNetError> {
+        // 1. Only where the secret may go: https anywhere, http only on loopback.
+        logto_m2m::check_url(request.uri(), false).map_err(|refusal| {
+            StdNetError::new(TransportErrorKind::InvalidRequest, format!("{refusal:?}"))
+        })?;
+        if request.uri().scheme_str() != Some("http") {
+            return Err(StdNetError::new(
+                TransportErrorKind::InvalidRequest,
+                "this example speaks plain http only",
+            ));
+        }
+        let host = request.uri().host().unwrap_or_default();
+        let port = request.uri().port_u16().unwrap_or(80);
+
+        // 2. Send the request exactly as built, with a bounded time.
+        let mut stream = TcpStream::connect((host, port))
+            .map_err(|e| StdNetError::new(TransportErrorKind::Connect, e.to_string()))?;
+        stream.set_read_timeout(Some(self.timeout))?;
+        stream.set_write_timeout(Some(self.timeout))?;
+        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        write!(
+            stream,
+            "{} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n",
+            request.method()
+        )?;
+        for (name, value) in request.headers() {
+            stream.write_all(name.as_str().as_bytes())?;
+            stream.write_all(b": ")?;
+            stream.write_all(value.as_bytes())?;
+            stream.write_all(b"\r\n")?;
+        }
+        write!(stream, "Content-Length: {}\r\n\r\n", request.body().len())?;
+        stream.write_all(request.body())?;
+
+        // 3. Read the answer, whatever its status, never more than the cap.
+        let mut reader = BufReader::new(stream.take(self.max_response_bytes + 1));
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse::<u16>().ok())
+            .and_then(|code| StatusCode::from_u16(code).ok())
+            .ok_or_else(|| StdNetError::new(TransportErrorKind::Io, "no HTTP status line"))?;
+        let mut response = Response::builder().status(status);
+        loop {
+            line.clear();
+            reader.read_line(&mut line)?;
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                response = response.header(name.trim(), value.trim());
+            }
+        }
+        let mut body = Vec::new();
+        reader.read_to_end(&mut body)?;
+        if body.len() as u64 > self.max_response_bytes {
+            return Err(StdNetError::new(
+                TransportErrorKind::BodyTooLarge,
+                "answer over the cap",
+            ));
+        }
+        // 4. Never follow a redirect: it could carry the secret elsewhere.
+        if status.is_redirection() {
+            return Err(StdNetError::new(
+                TransportErrorKind::Redirect,
+                format!("refused to follow {status}"),
+            ));
+        }
+        response
+            .body(body)
+            .map_err(|e| StdNetError::new(TransportErrorKind::Io, e.to_string()))
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let server = TestServer::start_default()?;
+    let config =
+        ClientConfig::builder(server.endpoint(), defaults::APP_ID, defaults::APP_SECRET).build()?;
+    let transport = StdNetTransport {
+        timeout: Duration::from_secs(10),
+        max_response_bytes: 64 * 1024,
+    };
+    let manager = BlockingTokenManager::new(transport, config);
+
+    let api = manager.source(
+        TokenParams::for_resource(defaults::RESOURCE).scopes(["read:items", "delete:items"]),
+    )?;
+    let token = api.token()?;
+    println!("token for {}: {:?}", defaults::RESOURCE, token);
+    println!(
+        "granted: {:?}, not granted: {:?}",
+        token.granted_scopes().to_wire(),
+        token.not_granted_scopes().to_wire()
+    );
+    let again = api.token()?;
+    println!(
+        "second call served from the cache: {}",
+        std::sync::Arc::ptr_eq(&token, &again)
+    );
+
+    let management = manager.request(management_api::self_hosted_token_params())?;
+    let mut call =
+        Request::get(format!("{}/api/applications", server.endpoint())).body(Vec::<u8>::new())?;
+    manager.authorize(&mut call, &management)?;
+    println!(
+        "Management API call ready: {} {} (Authorization set: {})",
+        call.method(),
+        call.uri(),
+        call.headers().contains_key("authorization")
+    );
+
+    let unassociated = manager.request(TokenParams::for_organization(
+        defaults::UNKNOWN_ORGANIZATION,
+    ))?;
+    if let Err(error) = manager.token(&unassociated) {
+        println!("organization not associated: {error} ({:?})", error.kind());
+    }
+    println!("the server saw {} token requests", server.token_requests());
+    Ok(())
+}
