@@ -1,0 +1,334 @@
+//! An in-process, Logto-compatible token endpoint for tests, with fault injection.
+//!
+//! [`TestServer`] runs Logto's `POST /oidc/token` for the OAuth 2.0 client-credentials grant on
+//! `127.0.0.1` (an ephemeral port, its own thread and tokio runtime), with the same statuses,
+//! `error` codes, error envelopes and headers as a real Logto: client authentication by `Basic`
+//! header or `client_secret_post`, one `resource` per request, silent scope narrowing,
+//! organization tokens, ES384 JWT access tokens, `GET /oidc/jwks` and OIDC discovery.
+//!
+//! Tests can then make it misbehave ([`Fault`]): error statuses, `Retry-After`, delays,
+//! connection resets, truncated, endless or huge bodies, HTML error pages, redirects, wrong
+//! content types and malformed `expires_in`. Every request is logged ([`RecordedRequest`]).
+//!
+//! `start` is a blocking call that works from synchronous tests and from async tests on any
+//! runtime; dropping the server stops it and releases the port.
+//!
+//! # Example
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::TcpStream;
+//! use logto_m2m_testkit::{Fault, RetryAfter, TestServer, defaults};
+//!
+//! let server = TestServer::start_default()?;
+//! // Point the code under test at `server.endpoint()` (the Logto endpoint), with
+//! // `defaults::APP_ID` / `defaults::APP_SECRET`. Here, a raw request:
+//! let body = "grant_type=client_credentials&client_id=m2m-app&client_secret=m2m-secret\
+//!             &resource=https%3A%2F%2Fapi.example.com&scope=read%3Aitems";
+//! let send = |body: &str| -> std::io::Result<String> {
+//!     let mut s = TcpStream::connect(server.addr())?;
+//!     write!(s, "POST /oidc/token HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+//!                Content-Type: application/x-www-form-urlencoded\r\n\
+//!                Content-Length: {}\r\n\r\n{body}", server.addr(), body.len())?;
+//!     let mut response = String::new();
+//!     s.read_to_string(&mut response)?;
+//!     Ok(response)
+//! };
+//! assert!(send(body)?.starts_with("HTTP/1.1 200 OK"));
+//!
+//! // The next token request is throttled.
+//! server.inject(Fault::TooManyRequests(RetryAfter::Seconds(2)), 1);
+//! let throttled = send(body)?;
+//! assert!(throttled.starts_with("HTTP/1.1 429"));
+//! assert!(throttled.to_ascii_lowercase().contains("retry-after: 2"));
+//!
+//! assert_eq!(server.token_requests(), 2);
+//! assert_eq!(server.requests()[0].client_id(), Some(defaults::APP_ID));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub use http;
+
+mod config;
+mod fault;
+mod jwt;
+mod oidc;
+mod record;
+mod server;
+mod transport;
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+pub use crate::config::{
+    ApiResource, App, Config, ConfigBuilder, ConfigError, OrganizationMembership, defaults,
+};
+pub use crate::fault::{CannedResponse, Fault, RetryAfter};
+pub use crate::record::RecordedRequest;
+use crate::server::{Rule, Shared};
+
+/// The largest request body the server reads, in bytes; a larger one gets `413`.
+pub const MAX_REQUEST_BODY: usize = server::MAX_BODY;
+/// The most requests [`TestServer::requests`] keeps; older entries are dropped first.
+pub const MAX_LOGGED_REQUESTS: usize = server::MAX_LOG;
+
+/// A Logto-compatible token endpoint on `127.0.0.1`, running until dropped.
+///
+/// See the [crate documentation](crate) for what it serves.
+pub struct TestServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestServer")
+            .field("endpoint", &self.shared.endpoint)
+            .field("running", &self.thread.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestServer {
+    /// Starts a server for `config` on `127.0.0.1` with an ephemeral port, on a thread of its
+    /// own with its own tokio runtime, and returns once it accepts connections. A new ES384
+    /// signing key is generated for each server.
+    ///
+    /// Blocking but short: call it from synchronous tests or from async tests on any runtime.
+    ///
+    /// # Errors
+    ///
+    /// Binding the port, creating the runtime or thread, or generating the key failed.
+    pub fn start(config: Config) -> io::Result<Self> {
+        let keys = jwt::Keys::generate()?;
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let endpoint = format!("http://{addr}");
+        let shared = Arc::new(Shared {
+            config,
+            keys,
+            issuer: format!("{endpoint}/oidc"),
+            endpoint,
+            state: Mutex::default(),
+            connections: AtomicUsize::new(0),
+        });
+
+        let (shutdown_tx, shutdown_rx) = oneshot::channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<()>>();
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("logto-testkit-{}", addr.port()))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => {
+                            let _ = ready_tx.send(Ok(()));
+                            server::accept_loop(listener, thread_shared, shutdown_rx).await;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                });
+                // Dropping the runtime cancels every connection task and closes its socket.
+                drop(runtime);
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Self {
+                shared,
+                addr,
+                shutdown: Some(shutdown_tx),
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(io::Error::other(
+                    "the test server thread stopped while starting",
+                ))
+            }
+        }
+    }
+
+    /// Starts a server for [`Config::logto_default`], the tenant of the recorded Logto responses.
+    ///
+    /// # Errors
+    ///
+    /// As [`TestServer::start`].
+    pub fn start_default() -> io::Result<Self> {
+        Self::start(Config::logto_default())
+    }
+
+    /// The Logto endpoint, `http://127.0.0.1:<port>` (no trailing slash).
+    #[must_use]
+    pub fn endpoint(&self) -> &str {
+        &self.shared.endpoint
+    }
+
+    /// The issuer, `{endpoint}/oidc`: the tokens' `iss` and the `Basic` realm.
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.shared.issuer
+    }
+
+    /// The token endpoint, `{endpoint}/oidc/token`.
+    #[must_use]
+    pub fn token_endpoint(&self) -> String {
+        format!("{}{}", self.shared.endpoint, server::TOKEN_PATH)
+    }
+
+    /// The JWK Set URL, `{endpoint}/oidc/jwks`.
+    #[must_use]
+    pub fn jwks_uri(&self) -> String {
+        format!("{}/jwks", self.shared.issuer)
+    }
+
+    /// The socket address the server listens on.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The configuration the server was started with.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The signing key's id (`kid`): its RFC 7638 JWK thumbprint.
+    #[must_use]
+    pub fn kid(&self) -> &str {
+        self.shared.keys.kid()
+    }
+
+    /// The JWK Set served at [`TestServer::jwks_uri`], as JSON text.
+    #[must_use]
+    pub fn jwks_json(&self) -> String {
+        self.shared.keys.jwks_json()
+    }
+
+    /// How many token requests (`POST /oidc/token`) arrived since the start or the last
+    /// [`TestServer::reset_log`], faulted ones included.
+    #[must_use]
+    pub fn token_requests(&self) -> usize {
+        self.shared.state().token_requests
+    }
+
+    /// The logged requests, oldest first: token requests, JWKS and discovery fetches and
+    /// anything else that reached the server.
+    #[must_use]
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.state().log.iter().cloned().collect()
+    }
+
+    /// Empties the log and sets the token request counter to zero.
+    pub fn reset_log(&self) {
+        let mut state = self.shared.state();
+        state.log.clear();
+        state.token_requests = 0;
+    }
+
+    /// Answers the next `times` token requests with `fault`. Faults queued by several calls apply
+    /// in order, and before any [`TestServer::inject_when`] rule.
+    pub fn inject(&self, fault: Fault, times: usize) {
+        if times > 0 {
+            self.shared.state().queued.push_back((fault, times));
+        }
+    }
+
+    /// Answers every token request that `predicate` accepts with `fault`, until
+    /// [`TestServer::clear_faults`]. The predicate sees the request as it will be logged
+    /// (params decoded, [`RecordedRequest::client_id`] set if authentication succeeded); the
+    /// first matching rule wins.
+    pub fn inject_when<F>(&self, predicate: F, fault: Fault)
+    where
+        F: Fn(&RecordedRequest) -> bool + Send + Sync + 'static,
+    {
+        self.shared.state().rules.push(Rule {
+            predicate: Arc::new(predicate),
+            fault,
+        });
+    }
+
+    /// Removes every queued fault and rule.
+    pub fn clear_faults(&self) {
+        let mut state = self.shared.state();
+        state.queued.clear();
+        state.rules.clear();
+    }
+
+    /// Overrides the lifetime (`expires_in`, `exp - iat`) of tokens for a resource, or restores
+    /// the configured one with `None`. `Some(0)` issues tokens that expire at once.
+    pub fn set_resource_ttl(&self, indicator: &str, ttl_secs: Option<u64>) {
+        let mut state = self.shared.state();
+        match ttl_secs {
+            Some(t) => {
+                state.ttl.resources.insert(indicator.to_owned(), t);
+            }
+            None => {
+                state.ttl.resources.remove(indicator);
+            }
+        }
+    }
+
+    /// Overrides the lifetime of organization tokens (Logto: 3600 s), or restores it with `None`.
+    pub fn set_organization_ttl(&self, ttl_secs: Option<u64>) {
+        self.shared.state().ttl.organization = ttl_secs;
+    }
+
+    /// How many client connections are open right now.
+    #[must_use]
+    pub fn open_connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// Stops the server, closes every connection and waits for its thread; the port is free
+    /// when this returns. Dropping the server does the same.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
