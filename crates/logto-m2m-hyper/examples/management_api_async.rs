@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! LOGTO_ENDPOINT=https://my-tenant.logto.app LOGTO_APP_ID=... LOGTO_APP_SECRET=... \
-//!     cargo run -p logto-m2m-hyper --example management_api
+//!     cargo run -p logto-m2m-hyper --example management_api_async
 //! ```
 //!
 //! On Logto Cloud (`https://{tenant}.logto.app`) the Management API resource is
