@@ -214,10 +214,10 @@ impl<T: BlockingTransport + 'static> TokenSource<BlockingTokenManager<T>> {
         if let Some(token) = self.cell.get(core) {
             return Ok(token);
         }
-        let invalidations = core.invalidation_count();
+        let changes = core.change_count();
         let (token, fresh_until) = self.manager.token_until(&self.request)?;
         match fresh_until {
-            Some(until) => self.cell.store(Arc::clone(&token), until, invalidations),
+            Some(until) => self.cell.store(Arc::clone(&token), until, changes),
             None => self.cell.clear(),
         }
         Ok(token)

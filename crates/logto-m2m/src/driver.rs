@@ -27,8 +27,9 @@ pub(crate) struct Core {
     blocking_wakeup: Condvar,
     /// Wakes async callers waiting for a request in flight, on any runtime.
     async_wakeup: event_listener::Event,
-    /// Bumped by every invalidation, so that lock-free snapshots of tokens can tell they are stale.
-    invalidations: AtomicU64,
+    /// Bumped by every input that can change an answer before its `fresh_until` (an outcome, a
+    /// cancellation, an invalidation), so that lock-free snapshots can tell they are stale.
+    changes: AtomicU64,
     pub(crate) retry: RetryPolicy,
 }
 
@@ -48,11 +49,13 @@ pub(crate) enum Step {
     Sleep(Instant),
 }
 
-/// One call's progress: when it gives up, and how many failed attempts it has seen.
+/// One call's progress: when it stops waiting, how many failed attempts it has seen, and how many
+/// requests it has sent itself.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Call {
     deadline: Instant,
     failures_seen: u32,
+    sent: u32,
 }
 
 impl Core {
@@ -61,7 +64,7 @@ impl Core {
             cache: Mutex::new(TokenCache::new(policy)),
             blocking_wakeup: Condvar::new(),
             async_wakeup: event_listener::Event::new(),
-            invalidations: AtomicU64::new(0),
+            changes: AtomicU64::new(0),
             retry,
         }
     }
@@ -78,6 +81,7 @@ impl Core {
         Call {
             deadline: after(Instant::now(), self.retry.max_wait),
             failures_seen: 0,
+            sent: 0,
         }
     }
 
@@ -96,12 +100,16 @@ impl Core {
                 events::refresh_ahead(request.key());
                 Step::RefreshThenDone(token, fetch)
             }
-            Poll::Fetch(fetch) if now >= call.deadline => {
-                // Out of budget: hand the ticket straight back rather than start another exchange.
+            // The deadline bounds waiting, not sending: a retry that falls due at the deadline is
+            // still sent. Failures end the call through `max_attempts`; this bounds the rest.
+            Poll::Fetch(fetch) if call.sent >= self.retry.max_attempts => {
                 cache.cancel(fetch.ticket, now);
                 Step::Done(Err(waited_too_long()))
             }
-            Poll::Fetch(fetch) => Step::Fetch(fetch),
+            Poll::Fetch(fetch) => {
+                call.sent += 1;
+                Step::Fetch(fetch)
+            }
             Poll::Pending { until } => {
                 if now >= call.deadline {
                     Step::Done(Err(waited_too_long()))
@@ -148,32 +156,35 @@ impl Core {
                 Err(error) => Err(cache.handle_transport_error(ticket, now, jitter, error)),
             }
         };
-        self.wake_all();
+        self.changed();
         events::fetch_finished(&key, &result);
         result
     }
 
     fn cancel(&self, ticket: Ticket) {
         self.lock().cancel(ticket, Instant::now());
-        self.wake_all();
+        self.changed();
     }
 
     /// Drops `token` if it is still current for `key`; returns whether it was.
     pub(crate) fn invalidate(&self, key: &TokenKey, token: &Token) -> bool {
         let dropped = self.lock().invalidate(key, token, Instant::now());
         if dropped {
-            self.invalidations.fetch_add(1, Ordering::Release);
             events::invalidated(key);
-            self.wake_all();
+            self.changed();
         }
         dropped
     }
 
-    pub(crate) fn invalidation_count(&self) -> u64 {
-        self.invalidations.load(Ordering::Acquire)
+    /// How many inputs have changed the state machine so far; see [`changed`](Self::changed).
+    pub(crate) fn change_count(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 
-    fn wake_all(&self) {
+    /// After an input that changed the state machine: stale snapshots are dropped, and every
+    /// waiting caller is woken to poll again.
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
         self.blocking_wakeup.notify_all();
         self.async_wakeup.notify(usize::MAX);
     }

@@ -9,13 +9,14 @@ use logto_m2m_proto::{Token, TokenRequest};
 
 use crate::driver::Core;
 
-/// A usable token, the state machine's promise of how long it stays the answer, and the number of
-/// invalidations it has seen (any invalidation since makes it stale).
+/// A usable token, the state machine's promise of how long it stays the answer without other input,
+/// and the core's change count when it was asked (any outcome, cancellation or invalidation since
+/// makes it stale: a refresh that finished, say).
 #[derive(Debug)]
 pub(crate) struct Snapshot {
     token: Arc<Token>,
     fresh_until: Instant,
-    invalidations: u64,
+    changes: u64,
 }
 
 /// The last answer for one request, shared by clones of a token source.
@@ -24,21 +25,21 @@ pub(crate) struct SnapshotCell(ArcSwapOption<Snapshot>);
 
 impl SnapshotCell {
     /// The remembered token, if the state machine's answer still holds: one atomic load for the
-    /// cell, one for the invalidation count, one clock read, and a reference-count increment.
+    /// cell, one for the change count, one clock read, and a reference-count increment.
     pub(crate) fn get(&self, core: &Core) -> Option<Arc<Token>> {
         let guard = self.0.load();
         let snapshot = guard.as_ref()?;
-        let fresh = Instant::now() < snapshot.fresh_until
-            && snapshot.invalidations == core.invalidation_count();
+        let fresh =
+            Instant::now() < snapshot.fresh_until && snapshot.changes == core.change_count();
         fresh.then(|| Arc::clone(&snapshot.token))
     }
 
-    /// Remembers the state machine's answer, read with `invalidations` taken before asking.
-    pub(crate) fn store(&self, token: Arc<Token>, fresh_until: Instant, invalidations: u64) {
+    /// Remembers the state machine's answer, asked after the change count was `changes`.
+    pub(crate) fn store(&self, token: Arc<Token>, fresh_until: Instant, changes: u64) {
         self.0.store(Some(Arc::new(Snapshot {
             token,
             fresh_until,
-            invalidations,
+            changes,
         })));
     }
 
