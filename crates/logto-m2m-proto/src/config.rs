@@ -24,7 +24,8 @@ pub enum ClientAuthMethod {
     Post,
 }
 
-/// Limits that the response parser applies to `expires_in`.
+/// Limits that the response parser applies to `expires_in` (normalized when used: see
+/// [`ExpiryPolicy::normalized`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExpiryPolicy {
@@ -38,6 +39,20 @@ pub struct ExpiryPolicy {
 }
 
 impl ExpiryPolicy {
+    /// The policy as the parser applies it: the largest lifetime at least 1 s, and the default
+    /// lifetime between 1 s and the largest. A token never arrives already expired, nor beyond the
+    /// largest lifetime, whatever was configured.
+    #[must_use]
+    pub fn normalized(self) -> Self {
+        let max_expires_in = self.max_expires_in.max(Duration::from_secs(1));
+        Self {
+            max_expires_in,
+            default_expires_in: self
+                .default_expires_in
+                .clamp(Duration::from_secs(1), max_expires_in),
+        }
+    }
+
     /// Sets the lifetime assumed when `expires_in` is missing.
     #[must_use]
     pub fn with_default_expires_in(mut self, lifetime: Duration) -> Self {

@@ -43,6 +43,13 @@ impl Jitter {
     }
 }
 
+const DEFAULT_REFRESH_RATIO: f64 = 0.8;
+
+/// `value`, or `fallback` when it is NaN or infinite.
+fn finite_or(value: f64, fallback: f64) -> f64 {
+    if value.is_finite() { value } else { fallback }
+}
+
 /// The state machine's policy. Every default is what the peers that got it right use, or safer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
@@ -78,7 +85,7 @@ impl Default for CachePolicy {
     fn default() -> Self {
         Self {
             expiry_margin: Duration::from_secs(60),
-            refresh_ratio: 0.8,
+            refresh_ratio: DEFAULT_REFRESH_RATIO,
             refresh_jitter_ratio: 0.1,
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
@@ -91,10 +98,10 @@ impl Default for CachePolicy {
 }
 
 macro_rules! with {
-    ($(#[$doc:meta] $name:ident: $field:ident: $ty:ty;)*) => {
+    ($($(#[$doc:meta])* $name:ident: $field:ident: $ty:ty;)*) => {
         impl CachePolicy {
             $(
-                #[$doc]
+                $(#[$doc])*
                 #[must_use]
                 pub fn $name(mut self, value: $ty) -> Self {
                     self.$field = value;
@@ -108,9 +115,11 @@ macro_rules! with {
 with! {
     /// Sets [`expiry_margin`](Self::expiry_margin).
     with_expiry_margin: expiry_margin: Duration;
-    /// Sets [`refresh_ratio`](Self::refresh_ratio) (clamped to `[0.1, 1]` when used).
+    /// Sets [`refresh_ratio`](Self::refresh_ratio) (clamped to `[0.1, 1]` when used; NaN or
+    /// infinite means the default).
     with_refresh_ratio: refresh_ratio: f64;
-    /// Sets [`refresh_jitter_ratio`](Self::refresh_jitter_ratio) (clamped to `[0, refresh_ratio)`).
+    /// Sets [`refresh_jitter_ratio`](Self::refresh_jitter_ratio) (clamped to `[0, refresh_ratio)`
+    /// when used; NaN or infinite means none).
     with_refresh_jitter_ratio: refresh_jitter_ratio: f64;
     /// Sets [`backoff_initial`](Self::backoff_initial).
     with_backoff_initial: backoff_initial: Duration;
@@ -149,8 +158,8 @@ impl CachePolicy {
         let usable = self
             .usable_until(token)
             .saturating_duration_since(token.sent_at());
-        let ratio = self.refresh_ratio.clamp(0.1, 1.0);
-        let spread = self.refresh_jitter_ratio.clamp(0.0, ratio - 0.05);
+        let ratio = finite_or(self.refresh_ratio, DEFAULT_REFRESH_RATIO).clamp(0.1, 1.0);
+        let spread = finite_or(self.refresh_jitter_ratio, 0.0).clamp(0.0, ratio - 0.05);
         let fraction = (ratio - spread * jitter.value()).clamp(0.05, 1.0);
         token.sent_at() + usable.mul_f64(fraction)
     }

@@ -85,7 +85,7 @@ fn build_token(
         }
         Some(_) => return Err(ResponseProblem::InvalidTokenType),
     };
-    let policy = request.config().expiry_policy();
+    let policy = request.config().expiry_policy().normalized();
     let lifetime = match object.remove("expires_in") {
         None | Some(Value::Null) => {
             warnings.push(ParseWarning::ExpiresInMissing {
@@ -254,7 +254,7 @@ fn error_from_object(
     let logto_code = text("code");
     let reason = if let Some(code) = object.get("error").and_then(Value::as_str) {
         ServerErrorReason::OAuth(OAuthError {
-            code: ErrorCode::parse(&printable_excerpt(code, MAX_TEXT_CHARS)),
+            code: ErrorCode::parse(&printable_excerpt(&scrub(code), MAX_TEXT_CHARS)),
             description: text("error_description"),
             uri: text("error_uri"),
         })

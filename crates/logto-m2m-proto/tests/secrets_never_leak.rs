@@ -105,6 +105,7 @@ fn no_public_type_or_error_prints_a_secret_or_a_token() {
                 ),
             ),
             (502, format!("<html>{SECRET}</html>")),
+            (400, format!(r#"{{"error":"{SECRET}"}}"#)),
             (
                 429,
                 format!(r#"{{"code":"{SECRET}","message":"{SECRET}"}}"#),
