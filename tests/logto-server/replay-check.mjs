@@ -7,7 +7,7 @@
 //   --loose-descriptions   report error_description differences without failing on them
 //
 // It starts nothing: run it under run-with-server.sh, or point it at a server you started.
-// The requests are the ones in fixtures/logto-token-endpoint-requests.sh (run as is, with curl), so
+// The requests are the ones in ../fixtures/logto-token-endpoint-requests.sh (run as is, with curl), so
 // the recorded and the replayed requests cannot drift apart.
 // Prints `ok <case>` or `FAIL <case>: <reasons>` per case, then `N passed, M failed`.
 
@@ -19,7 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const fixturesDir = path.join(here, 'fixtures');
+const fixturesDir = path.join(here, '..', 'fixtures');
 const requestsScript = path.join(fixturesDir, 'logto-token-endpoint-requests.sh');
 const responsesFile = path.join(fixturesDir, 'logto-token-endpoint-responses.txt');
 

@@ -1,6 +1,6 @@
 //! Replays the curl requests that produced the recorded Logto responses
-//! (`tests/data/logto-token-endpoint-requests.sh`) against the test server and compares each
-//! answer with the recording (`tests/data/logto-token-endpoint-responses.txt`): status, `error`,
+//! (`tests/fixtures/logto-token-endpoint-requests.sh` at the repository root) against the test server and compares each
+//! answer with the recording (`tests/fixtures/logto-token-endpoint-responses.txt`): status, `error`,
 //! the error body, `WWW-Authenticate`, `cache-control`, `Content-Type`, the body's keys in order,
 //! and for tokens the JWT header and claims.
 #![allow(
@@ -17,8 +17,8 @@ use common::{RawRequest, exchange, jwt_segment, key_order};
 use logto_m2m_testkit::TestServer;
 use serde_json::Value;
 
-const REQUESTS: &str = include_str!("data/logto-token-endpoint-requests.sh");
-const RESPONSES: &str = include_str!("data/logto-token-endpoint-responses.txt");
+const REQUESTS: &str = include_str!("../../../tests/fixtures/logto-token-endpoint-requests.sh");
+const RESPONSES: &str = include_str!("../../../tests/fixtures/logto-token-endpoint-responses.txt");
 /// The issuer of the recording.
 const RECORDED_ISSUER: &str = "http://127.0.0.1:3001/oidc";
 

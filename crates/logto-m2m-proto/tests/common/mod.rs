@@ -10,10 +10,10 @@ pub struct Recorded {
     pub response: Response<Vec<u8>>,
 }
 
-/// Loads tests/data/logto-token-endpoint-responses.txt: `=== name`, a status line, the headers that
+/// Loads tests/fixtures/logto-token-endpoint-responses.txt (at the repository root): `=== name`, a status line, the headers that
 /// matter, then the body. A case that ran against two URLs repeats its status block; the last wins.
 pub fn recorded_responses() -> Vec<Recorded> {
-    let text = include_str!("../data/logto-token-endpoint-responses.txt");
+    let text = include_str!("../../../../tests/fixtures/logto-token-endpoint-responses.txt");
     let mut cases = Vec::new();
     let mut current: Option<(String, Response<Vec<u8>>)> = None;
     for line in text.lines() {
