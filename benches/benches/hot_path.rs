@@ -1,0 +1,412 @@
+//! `hot_path`: getting a fresh cached token, from the blocking and the async manager, on one thread
+//! and on two.
+//!
+//! - `TokenSource::token()`: the lock-free path (an `ArcSwap` load, an atomic load, a clock read,
+//!   a reference-count increment; the bench then drops the `Arc`, a decrement);
+//! - `manager.token(&request)`: the locking path (the state machine behind a mutex), for
+//!   comparison.
+//!
+//! The token is fetched once before measuring, through an in-memory transport that answers with
+//! the recorded Logto response (`expires_in` 1800 s), so every measured call is a cache hit. Async
+//! calls are awaited in a loop inside one `block_on` of a current-thread tokio runtime per thread:
+//! a cache hit is ready at the first poll, so this is the call's own cost.
+//!
+//! With two threads, both threads share one source (one manager, one cached token) and each makes
+//! `iters` calls; the time reported is the wall time for both, i.e. nanoseconds per call per
+//! thread, and the summary gives the aggregate throughput against one thread.
+//!
+//! Reference rows give the floors and the causes: a clock read (shares nothing, so on two threads
+//! it shows whether the machine really runs two threads at once), an `Arc` clone + drop of one
+//! shared `Arc`, and the source's lock-free read rebuilt outside the library, once cloning the
+//! token's `Arc` as the library does and once only borrowing the token through the `ArcSwap`
+//! guard.
+#![allow(clippy::expect_used)] // A bench that cannot set itself up has nothing to measure.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+use logto_m2m::{AsyncTokenManager, BlockingTokenManager};
+use logto_m2m_benches::{
+    GOOD_BASIC, NOT_MEASURED, Recorder, Summary, Verdict, config, format_ns, params,
+    recorded_response, replay, timed_on_threads,
+};
+
+const SAMPLE_SIZE: usize = 20;
+/// Target: at most this many nanoseconds per `TokenSource::token()` on one thread.
+const TARGET_NS: f64 = 50.0;
+/// Target: two threads get at least this many times the one-thread throughput.
+const TARGET_SCALING: f64 = 1.8;
+
+/// The measured paths: benchmark id prefix, what the summary calls it, and whether the targets
+/// apply to it.
+const PATHS: [(&str, &str, bool); 4] = [
+    ("blocking_source", "blocking TokenSource::token()", true),
+    ("async_source", "async TokenSource::token().await", true),
+    (
+        "blocking_manager",
+        "blocking manager.token(&request)",
+        false,
+    ),
+    (
+        "async_manager",
+        "async manager.token(&request).await",
+        false,
+    ),
+];
+/// Reference rows: a clock read (nothing shared: the control for how far two threads can scale on
+/// this machine at all), an `Arc` clone + drop of one shared `Arc`, and the lock-free read of
+/// `TokenSource` rebuilt outside the library (see `Mirror`), with and without the `Arc` clone.
+const REFERENCES: [(&str, &str); 4] = [
+    ("instant_now", "reference: Instant::now() (nothing shared)"),
+    (
+        "arc_clone_drop",
+        "reference: Arc clone + drop, one shared Arc",
+    ),
+    (
+        "mirror_arc",
+        "reference: same read rebuilt (ArcSwap load, clock, Arc clone)",
+    ),
+    (
+        "mirror_borrow",
+        "reference: same read, token borrowed through the guard (no Arc clone)",
+    ),
+];
+
+/// What `TokenSource` keeps, rebuilt outside the library: the token, until when it is the answer,
+/// and the invalidation count it was read with.
+#[derive(Debug)]
+struct Snapshot {
+    token: Arc<String>,
+    fresh_until: Instant,
+    invalidations: u64,
+}
+
+/// The lock-free read of `TokenSource::token()` (an `ArcSwapOption` load, a clock read, an atomic
+/// load, an `Arc` clone), and the same read handing out a borrow through the `ArcSwap` guard
+/// instead of a clone: the difference is the cost of the shared reference count.
+#[derive(Debug)]
+struct Mirror {
+    cell: ArcSwapOption<Snapshot>,
+    invalidations: AtomicU64,
+}
+
+impl Mirror {
+    fn new() -> Self {
+        Self {
+            cell: ArcSwapOption::from_pointee(Snapshot {
+                token: Arc::new("eyJ.x.y".to_owned()),
+                fresh_until: Instant::now() + Duration::from_secs(3600),
+                invalidations: 0,
+            }),
+            invalidations: AtomicU64::new(0),
+        }
+    }
+
+    fn get(&self) -> Option<Arc<String>> {
+        let guard = self.cell.load();
+        let snapshot = guard.as_ref()?;
+        let fresh = Instant::now() < snapshot.fresh_until
+            && snapshot.invalidations == self.invalidations.load(Ordering::Acquire);
+        fresh.then(|| Arc::clone(&snapshot.token))
+    }
+
+    fn with<R>(&self, use_token: impl FnOnce(&str) -> R) -> Option<R> {
+        let guard = self.cell.load();
+        let snapshot = guard.as_ref()?;
+        let fresh = Instant::now() < snapshot.fresh_until
+            && snapshot.invalidations == self.invalidations.load(Ordering::Acquire);
+        fresh.then(|| use_token(&snapshot.token))
+    }
+}
+
+fn main() {
+    let recorder = Recorder::new(SAMPLE_SIZE);
+    let mut criterion = Criterion::default()
+        .sample_size(SAMPLE_SIZE)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    bench(&mut criterion, &recorder);
+    criterion.final_summary();
+    summary(&recorder).print();
+}
+
+fn id(path: &str, threads: usize) -> String {
+    format!(
+        "{path}/{threads}_thread{}",
+        if threads == 1 { "" } else { "s" }
+    )
+}
+
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Benchmarks `iters` calls of `run` on `threads` threads; `run(iters)` is built per thread.
+fn bench_threads<S, R>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    recorder: &Recorder,
+    id: &str,
+    threads: usize,
+    setup: S,
+) where
+    S: Fn(u64) -> R + Sync,
+    R: FnOnce(),
+{
+    group.throughput(Throughput::Elements(threads as u64));
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            recorder.record(id, iters, timed_on_threads(threads, || setup(iters)))
+        });
+    });
+}
+
+fn bench(criterion: &mut Criterion, recorder: &Recorder) {
+    let response = recorded_response(GOOD_BASIC).expect("the recorded good basic answer");
+    let config = config().expect("a valid configuration");
+
+    // Blocking manager, token fetched once.
+    let blocking = BlockingTokenManager::new(replay(response.clone()), config.clone());
+    let blocking_source = blocking.source(params()).expect("valid parameters");
+    let blocking_request = blocking.request(params()).expect("valid parameters");
+    blocking_source.token().expect("the first fetch");
+    blocking.token(&blocking_request).expect("a cached token");
+
+    // Async manager (tokio hooks), token fetched once.
+    let reply = replay(response);
+    let transport = move |request| std::future::ready(reply(request));
+    let runtime = current_thread_runtime();
+    let asynchronous = {
+        let _entered = runtime.enter();
+        logto_m2m_hyper::with_tokio(AsyncTokenManager::builder(transport, config)).build_async()
+    };
+    let async_source = asynchronous.source(params()).expect("valid parameters");
+    let async_request = asynchronous.request(params()).expect("valid parameters");
+    runtime.block_on(async {
+        async_source.token().await.expect("the first fetch");
+        asynchronous
+            .token(&async_request)
+            .await
+            .expect("a cached token");
+    });
+
+    let mut group = criterion.benchmark_group("hot_path");
+    for threads in [1, 2] {
+        bench_threads(
+            &mut group,
+            recorder,
+            &id("blocking_source", threads),
+            threads,
+            |iters| {
+                let source = blocking_source.clone();
+                move || {
+                    for _ in 0..iters {
+                        black_box(source.token()).ok();
+                    }
+                }
+            },
+        );
+        bench_threads(
+            &mut group,
+            recorder,
+            &id("async_source", threads),
+            threads,
+            |iters| {
+                let source = async_source.clone();
+                let runtime = current_thread_runtime();
+                move || {
+                    runtime.block_on(async {
+                        for _ in 0..iters {
+                            black_box(source.token().await).ok();
+                        }
+                    });
+                }
+            },
+        );
+        bench_threads(
+            &mut group,
+            recorder,
+            &id("blocking_manager", threads),
+            threads,
+            |iters| {
+                let manager = blocking.clone();
+                let request = &blocking_request;
+                move || {
+                    for _ in 0..iters {
+                        black_box(manager.token(request)).ok();
+                    }
+                }
+            },
+        );
+        bench_threads(
+            &mut group,
+            recorder,
+            &id("async_manager", threads),
+            threads,
+            |iters| {
+                let manager = asynchronous.clone();
+                let request = &async_request;
+                let runtime = current_thread_runtime();
+                move || {
+                    runtime.block_on(async {
+                        for _ in 0..iters {
+                            black_box(manager.token(request).await).ok();
+                        }
+                    });
+                }
+            },
+        );
+    }
+
+    // Floors that the lock-free path cannot go below. The clock read shares nothing between
+    // threads: on two threads it scales as far as the machine lets two threads run at once.
+    let shared = Arc::new(0_u64);
+    let mirror = Mirror::new();
+    for threads in [1, 2] {
+        bench_threads(
+            &mut group,
+            recorder,
+            &id("instant_now", threads),
+            threads,
+            |iters| {
+                move || {
+                    for _ in 0..iters {
+                        black_box(Instant::now());
+                    }
+                }
+            },
+        );
+        bench_threads(
+            &mut group,
+            recorder,
+            &id("arc_clone_drop", threads),
+            threads,
+            |iters| {
+                let shared = &shared;
+                move || {
+                    for _ in 0..iters {
+                        drop(black_box(Arc::clone(shared)));
+                    }
+                }
+            },
+        );
+        bench_threads(
+            &mut group,
+            recorder,
+            &id("mirror_arc", threads),
+            threads,
+            |iters| {
+                let mirror = &mirror;
+                move || {
+                    for _ in 0..iters {
+                        black_box(mirror.get());
+                    }
+                }
+            },
+        );
+        bench_threads(
+            &mut group,
+            recorder,
+            &id("mirror_borrow", threads),
+            threads,
+            |iters| {
+                let mirror = &mirror;
+                move || {
+                    for _ in 0..iters {
+                        black_box(mirror.with(|token| black_box(token.len())));
+                    }
+                }
+            },
+        );
+    }
+    group.finish();
+}
+
+fn summary(recorder: &Recorder) -> Summary {
+    let mut summary = Summary::new(
+        "hot_path: a fresh cached token (ns per call per thread; scaling = 2-thread throughput / 1-thread throughput)",
+    );
+    for (path, label, targeted) in PATHS {
+        let one = recorder.median_ns(&id(path, 1));
+        let two = recorder.median_ns(&id(path, 2));
+        match one {
+            Some(one) if targeted => summary.row(
+                format!("{label}, 1 thread"),
+                format_ns(one),
+                format!("≤ {TARGET_NS:.0} ns"),
+                Verdict::of(one <= TARGET_NS),
+            ),
+            Some(one) => summary.row(
+                format!("{label}, 1 thread"),
+                format_ns(one),
+                "",
+                Verdict::Info,
+            ),
+            None => summary.row(
+                format!("{label}, 1 thread"),
+                NOT_MEASURED,
+                "",
+                Verdict::Info,
+            ),
+        }
+        match (one, two) {
+            (Some(one), Some(two)) if two > 0.0 => {
+                let scaling = 2.0 * one / two;
+                let result = format!(
+                    "{} per thread, {:.1} M calls/s in all, scaling {scaling:.2}×",
+                    format_ns(two),
+                    2e3 / two
+                );
+                if targeted {
+                    summary.row(
+                        format!("{label}, 2 threads"),
+                        result,
+                        format!("≥ {TARGET_SCALING}×"),
+                        Verdict::of(scaling >= TARGET_SCALING),
+                    );
+                } else {
+                    summary.row(format!("{label}, 2 threads"), result, "", Verdict::Info);
+                }
+            }
+            _ => summary.row(
+                format!("{label}, 2 threads"),
+                NOT_MEASURED,
+                "",
+                Verdict::Info,
+            ),
+        }
+    }
+    for (path, label) in REFERENCES {
+        for threads in [1, 2] {
+            let Some(ns) = recorder.median_ns(&id(path, threads)) else {
+                continue;
+            };
+            let result = if threads == 1 {
+                format_ns(ns)
+            } else {
+                let one = recorder.median_ns(&id(path, 1)).unwrap_or(f64::NAN);
+                format!(
+                    "{} per thread, scaling {:.2}×",
+                    format_ns(ns),
+                    2.0 * one / ns
+                )
+            };
+            summary.row(
+                format!(
+                    "{label}, {threads} thread{}",
+                    if threads == 1 { "" } else { "s" }
+                ),
+                result,
+                "",
+                Verdict::Info,
+            );
+        }
+    }
+    summary
+}
