@@ -39,7 +39,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::Response;
 
-use crate::error::{Error, InvalidResponse, ResponseProblem, TransportError};
+use crate::error::{Error, InvalidResponse, ResponseProblem};
 use crate::key::TokenKey;
 use crate::policy::{CachePolicy, Jitter};
 use crate::request::TokenRequest;
@@ -74,14 +74,25 @@ impl Ticket {
     }
 }
 
-/// A request for the caller to send, with its ticket.
-#[derive(Debug)]
+/// A request for the caller to send, with its ticket. Its `Debug` shows the request line and the
+/// body's length only: with `client_secret_post` the body holds the app secret.
 #[must_use = "the request must be sent and its outcome handed back"]
 pub struct Fetch {
     /// Hand this back with the outcome.
     pub ticket: Ticket,
     /// The request to send.
     pub request: http::Request<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Fetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetch")
+            .field("ticket", &self.ticket)
+            .field("method", self.request.method())
+            .field("uri", self.request.uri())
+            .field("body_bytes", &self.request.body().len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the caller must do, for the `now` it polled at.
@@ -447,9 +458,4 @@ pub(crate) fn parse_for_ticket<B: AsRef<[u8]>>(
         .request
         .parse_response(response, ticket.sent_at, wall_now)
         .map(Arc::new)
-}
-
-/// A transport failure as the state machine's error.
-pub(crate) fn transport_failure(error: TransportError) -> Error {
-    Error::Transport(error)
 }

@@ -13,9 +13,7 @@ use crate::error::{Error, TransportError};
 use crate::key::TokenKey;
 use crate::policy::{CachePolicy, Jitter};
 use crate::request::TokenRequest;
-use crate::state_machine::{
-    Poll, SlotState, Ticket, TokenSlot, on_arrival, parse_for_ticket, transport_failure,
-};
+use crate::state_machine::{Poll, SlotState, Ticket, TokenSlot, on_arrival, parse_for_ticket};
 use crate::token::Token;
 
 /// Tokens for many keys, each driven by its own state machine. The caller owns time and IO: every
@@ -67,26 +65,21 @@ impl TokenCache {
     pub fn poll(&mut self, request: &TokenRequest, now: Instant) -> Poll {
         self.uses += 1;
         let uses = self.uses;
-        if !self.slots.contains_key(request.key()) {
-            self.make_room();
-            let slot = TokenSlot::new(Arc::new(request.clone()));
-            self.slots.insert(
-                request.key().clone(),
-                Entry {
-                    slot,
-                    last_used: uses,
-                },
-            );
+        if let Some(entry) = self.slots.get_mut(request.key()) {
+            entry.last_used = uses;
+            return entry.slot.poll(now, &self.policy, &mut self.ticket_ids);
         }
-        let ids = &mut self.ticket_ids;
-        match self.slots.get_mut(request.key()) {
-            Some(entry) => {
-                entry.last_used = uses;
-                entry.slot.poll(now, &self.policy, ids)
-            }
-            // Inserted just above.
-            None => Poll::Pending { until: now },
-        }
+        self.make_room();
+        let mut slot = TokenSlot::new(Arc::new(request.clone()));
+        let poll = slot.poll(now, &self.policy, &mut self.ticket_ids);
+        self.slots.insert(
+            request.key().clone(),
+            Entry {
+                slot,
+                last_used: uses,
+            },
+        );
+        poll
     }
 
     /// Hands back the answer to `ticket`'s request, received at `now`. Returns the token or the
@@ -121,7 +114,7 @@ impl TokenCache {
         jitter: Jitter,
         error: TransportError,
     ) -> Error {
-        let error = transport_failure(error);
+        let error = Error::Transport(error);
         self.finish(&ticket, now, jitter, Err(error.clone()))
             .err()
             .unwrap_or(error)

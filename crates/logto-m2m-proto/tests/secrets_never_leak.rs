@@ -5,8 +5,8 @@ use std::time::{Instant, SystemTime};
 
 use logto_m2m_proto::http::{self, Response};
 use logto_m2m_proto::{
-    AccessToken, AppSecret, ClientAuthMethod, ClientConfig, ConfigError, Discovery, Error,
-    TokenParams, TokenRequest, TransportError, TransportErrorKind, redacted,
+    AccessToken, AppSecret, ClientAuthMethod, ClientConfig, ConfigError, Discovery, Error, Poll,
+    TokenCache, TokenParams, TokenRequest, TransportError, TransportErrorKind, redacted,
 };
 
 const SECRET: &str = "CANARY-SECRET-7f3a";
@@ -61,6 +61,17 @@ fn no_public_type_or_error_prints_a_secret_or_a_token() {
         assert_debug_clean("TokenKey", request.key());
         let http = request.to_http();
         assert_clean("redacted request", &redacted(&http).to_string());
+        // The request the state machine hands out, with the body (the secret, with Post) inside.
+        let mut cache = TokenCache::default();
+        let poll = cache.poll(&request, Instant::now());
+        assert!(matches!(poll, Poll::Fetch(_)));
+        assert_debug_clean("Poll::Fetch", &poll);
+        let secret_bytes = format!("{:?}", SECRET.as_bytes());
+        let secret_bytes = secret_bytes.trim_start_matches('[').trim_end_matches(']');
+        assert!(
+            !format!("{poll:?}").contains(secret_bytes),
+            "Poll::Fetch shows the secret's bytes"
+        );
         if method == ClientAuthMethod::Basic {
             assert_debug_clean("http::Request (Basic)", &http);
         }

@@ -144,7 +144,8 @@ impl Core {
         ticket: Ticket,
         outcome: Result<Response<Vec<u8>>, TransportError>,
     ) -> Result<Arc<Token>, Error> {
-        let key = ticket.key().clone();
+        // The ticket is handed back below; a copy (a reference count) names the key in the event.
+        let fetched = ticket.clone();
         let now = Instant::now();
         let jitter = random_jitter();
         let result = {
@@ -157,7 +158,7 @@ impl Core {
             }
         };
         self.changed();
-        events::fetch_finished(&key, &result);
+        events::fetch_finished(fetched.key(), &result);
         result
     }
 
