@@ -56,6 +56,7 @@ mod response;
 mod retry_after;
 mod scopes;
 mod secret;
+mod success_body;
 pub mod state_machine;
 mod token;
 mod token_cache;

@@ -1,9 +1,11 @@
 //! A validated token request: builds the `http::Request` for each attempt and parses its answer.
 
+use std::fmt;
 use std::time::{Instant, SystemTime};
 
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
-use http::{HeaderValue, Method, Request, Response};
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use zeroize::Zeroizing;
 
 use crate::basic_auth::basic_authorization;
 use crate::config::{ClientAuthMethod, ClientConfig};
@@ -24,6 +26,50 @@ pub struct TokenRequest {
     config: ClientConfig,
     params: TokenParams,
     key: TokenKey,
+    encoded: Encoded,
+}
+
+/// What every attempt sends, encoded once: the form body and the `Authorization: Basic` value.
+/// Both may hold the app secret, so both are zeroized on drop and `Debug` shows neither (nor their
+/// lengths, which would tell the secret's).
+#[derive(Clone)]
+struct Encoded {
+    body: Zeroizing<Vec<u8>>,
+    basic_authorization: Option<Zeroizing<String>>,
+}
+
+impl Encoded {
+    fn new(config: &ClientConfig, params: &TokenParams) -> Self {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "client_credentials");
+        if config.auth_method() == ClientAuthMethod::Post {
+            form.append_pair("client_id", config.app_id());
+            form.append_pair("client_secret", config.app_secret().expose_secret());
+        }
+        if let Some(resource) = params.resource_indicator() {
+            form.append_pair("resource", resource);
+        }
+        if let Some(organization_id) = params.organization_id() {
+            form.append_pair("organization_id", organization_id);
+        }
+        if !params.scopes.is_empty() {
+            form.append_pair("scope", &params.scopes.to_wire());
+        }
+        for (name, value) in &params.extra {
+            form.append_pair(name, value);
+        }
+        Self {
+            body: Zeroizing::new(form.finish().into_bytes()),
+            basic_authorization: (config.auth_method() == ClientAuthMethod::Basic)
+                .then(|| basic_authorization(config.app_id(), config.app_secret())),
+        }
+    }
+}
+
+impl fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Encoded([redacted])")
+    }
 }
 
 impl TokenRequest {
@@ -51,6 +97,7 @@ impl TokenRequest {
         );
         Ok(Self {
             config: config.clone(),
+            encoded: Encoded::new(config, &params),
             params,
             key,
         })
@@ -80,44 +127,24 @@ impl TokenRequest {
     /// holds the secret: do not log it (see [`redacted`](crate::redacted)).
     #[must_use]
     pub fn to_http(&self) -> Request<Vec<u8>> {
-        let config = &self.config;
-        let params = &self.params;
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials");
-        if config.auth_method() == ClientAuthMethod::Post {
-            form.append_pair("client_id", config.app_id());
-            form.append_pair("client_secret", config.app_secret().expose_secret());
-        }
-        if let Some(resource) = params.resource_indicator() {
-            form.append_pair("resource", resource);
-        }
-        if let Some(organization_id) = params.organization_id() {
-            form.append_pair("organization_id", organization_id);
-        }
-        if !params.scopes.is_empty() {
-            form.append_pair("scope", &params.scopes.to_wire());
-        }
-        for (name, value) in &params.extra {
-            form.append_pair(name, value);
-        }
-        let body = form.finish().into_bytes();
-
-        let mut request = Request::new(body);
+        let mut request = Request::new(self.encoded.body.to_vec());
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = config.token_endpoint_uri().clone();
-        let headers = request.headers_mut();
+        *request.uri_mut() = self.config.token_endpoint_uri().clone();
+        let mut headers = HeaderMap::with_capacity(4);
         headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-www-form-urlencoded"),
         );
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-        if config.auth_method() == ClientAuthMethod::Basic {
-            headers.insert(
-                AUTHORIZATION,
-                basic_authorization(config.app_id(), config.app_secret()),
-            );
+        if let Some(value) = &self.encoded.basic_authorization {
+            // "Basic " and base64 are visible ASCII: always a valid header value.
+            if let Ok(mut value) = HeaderValue::from_str(value) {
+                value.set_sensitive(true);
+                headers.insert(AUTHORIZATION, value);
+            }
         }
+        *request.headers_mut() = headers;
         request
     }
 

@@ -20,6 +20,7 @@ use crate::request::TokenRequest;
 use crate::retry_after::retry_after;
 use crate::scopes::Scopes;
 use crate::secret::AccessToken;
+use crate::success_body::{FieldValue, Shape, TokenFields, read_body};
 use crate::token::{ParseWarning, Token, TokenType};
 
 /// The longest text copied from an answer into an error (description, message, excerpt).
@@ -46,55 +47,54 @@ pub(crate) fn parse_token_response<B: AsRef<[u8]>>(
     }
 
     let invalid = |problem| InvalidResponse { status, problem };
-    let Value::Object(object) = parse_json(body).map_err(invalid)? else {
-        return Err(invalid(ResponseProblem::NotAnObject).into());
-    };
-    if object.get("error").is_some_and(Value::is_string) {
+    let mut fields = TokenFields::default();
+    match read_body(body, &mut fields) {
+        Ok(Shape::Object) => {}
+        Ok(Shape::NotAnObject) => return Err(invalid(ResponseProblem::NotAnObject).into()),
+        Err(error) => return Err(invalid(malformed_json(body, &error)).into()),
+    }
+    if fields.extra.get("error").is_some_and(Value::is_string) {
         // A 2xx that carries an OAuth error is an error (seen behind some proxies and servers).
-        return Err(error_from_object(status, headers, &object, wall_now, &scrub).into());
+        return Err(error_from_object(status, headers, &fields.extra, wall_now, &scrub).into());
     }
 
     let mut warnings = Vec::new();
     check_content_type(headers, &mut warnings);
-    let token = build_token(request, object, sent_at, &mut warnings).map_err(invalid)?;
-    Ok(Token { warnings, ..token })
+    Ok(build_token(request, fields, sent_at, warnings).map_err(invalid)?)
 }
 
 fn build_token(
     request: &TokenRequest,
-    mut object: Map<String, Value>,
+    fields: TokenFields<'_>,
     sent_at: Instant,
-    warnings: &mut Vec<ParseWarning>,
+    mut warnings: Vec<ParseWarning>,
 ) -> Result<Token, ResponseProblem> {
-    let access_token = match object.remove("access_token") {
-        Some(Value::String(token)) if !token.is_empty() => AccessToken::new(token),
+    let access_token = match fields.access_token {
+        Some(FieldValue::Str(token)) if !token.is_empty() => token,
         _ => return Err(ResponseProblem::MissingAccessToken),
     };
-    if !access_token
-        .expose_secret()
-        .bytes()
-        .all(|b| b.is_ascii_graphic())
-    {
+    if !is_visible_ascii(&access_token) {
         return Err(ResponseProblem::InvalidAccessToken);
     }
-    let token_type = match object.remove("token_type") {
-        Some(Value::String(kind)) => TokenType::parse(&kind),
-        None | Some(Value::Null) => {
+    let access_token = AccessToken::new(access_token.into_owned());
+    let token_type = match fields.token_type {
+        Some(FieldValue::Str(kind)) => TokenType::parse(&kind),
+        None | Some(FieldValue::Other(Value::Null)) => {
             warnings.push(ParseWarning::TokenTypeMissing);
             TokenType::Bearer
         }
-        Some(_) => return Err(ResponseProblem::InvalidTokenType),
+        Some(FieldValue::Other(_)) => return Err(ResponseProblem::InvalidTokenType),
     };
     let policy = request.config().expiry_policy().normalized();
-    let lifetime = match object.remove("expires_in") {
-        None | Some(Value::Null) => {
+    let lifetime = match fields.expires_in {
+        None | Some(FieldValue::Other(Value::Null)) => {
             warnings.push(ParseWarning::ExpiresInMissing {
                 assumed: policy.default_expires_in,
             });
             policy.default_expires_in
         }
         Some(value) => {
-            let secs = expires_in_secs(&value, warnings)?;
+            let secs = expires_in_secs(&value, &mut warnings)?;
             let announced = Duration::from_secs(secs);
             if announced > policy.max_expires_in {
                 warnings.push(ParseWarning::ExpiresInClamped {
@@ -113,10 +113,10 @@ fn build_token(
             .ok_or_else(|| ResponseProblem::InvalidExpiresIn {
                 found: "a lifetime past the end of time".to_owned(),
             })?;
-    let granted_scopes = match object.remove("scope") {
-        None | Some(Value::Null) => Scopes::new(),
-        Some(Value::String(scope)) => Scopes::from_wire(&scope),
-        Some(_) => return Err(ResponseProblem::InvalidScope),
+    let granted_scopes = match fields.scope {
+        None | Some(FieldValue::Other(Value::Null)) => Scopes::new(),
+        Some(FieldValue::Str(scope)) => Scopes::from_wire(&scope),
+        Some(FieldValue::Other(_)) => return Err(ResponseProblem::InvalidScope),
     };
     let not_granted_scopes = request
         .params()
@@ -130,22 +130,28 @@ fn build_token(
         expires_at,
         granted_scopes,
         not_granted_scopes,
-        extra: object,
-        warnings: Vec::new(),
+        extra: fields.extra,
+        warnings,
     })
+}
+
+/// Whether every byte is visible ASCII (`%x21-7E`), as an access token must be. Written without an
+/// early exit so that the compiler vectorizes it: a JWT is several hundred bytes.
+fn is_visible_ascii(text: &str) -> bool {
+    text.bytes().fold(true, |all, b| all & b.is_ascii_graphic())
 }
 
 /// `expires_in` as whole seconds: a positive JSON integer, or (tolerated, with a warning) a string
 /// of digits. Huge numbers saturate (and are clamped by the caller).
 fn expires_in_secs(
-    value: &Value,
+    value: &FieldValue<'_>,
     warnings: &mut Vec<ParseWarning>,
 ) -> Result<u64, ResponseProblem> {
     let invalid = |found: &str| ResponseProblem::InvalidExpiresIn {
         found: found.to_owned(),
     };
     let secs = match value {
-        Value::Number(number) => {
+        FieldValue::Other(Value::Number(number)) => {
             if let Some(secs) = number.as_u64() {
                 secs
             } else if number.as_i64().is_some() {
@@ -162,7 +168,7 @@ fn expires_in_secs(
                 }
             }
         }
-        Value::String(text) => {
+        FieldValue::Str(text) => {
             let text = text.trim();
             if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(invalid("a string that is not a whole number"));
@@ -170,10 +176,13 @@ fn expires_in_secs(
             warnings.push(ParseWarning::ExpiresInAsString);
             text.parse::<u64>().unwrap_or(u64::MAX)
         }
-        Value::Bool(_) => return Err(invalid("a boolean")),
-        Value::Array(_) => return Err(invalid("an array")),
-        Value::Object(_) => return Err(invalid("an object")),
-        Value::Null => return Err(invalid("null")),
+        FieldValue::Other(Value::String(_)) => {
+            return Err(invalid("a string that is not a whole number"));
+        }
+        FieldValue::Other(Value::Bool(_)) => return Err(invalid("a boolean")),
+        FieldValue::Other(Value::Array(_)) => return Err(invalid("an array")),
+        FieldValue::Other(Value::Object(_)) => return Err(invalid("an object")),
+        FieldValue::Other(Value::Null) => return Err(invalid("null")),
     };
     if secs == 0 {
         return Err(invalid("zero"));
@@ -186,37 +195,51 @@ fn check_content_type(headers: &HeaderMap, warnings: &mut Vec<ParseWarning>) {
         warnings.push(ParseWarning::ContentTypeMissing);
         return;
     };
-    let text = String::from_utf8_lossy(value.as_bytes());
-    let mime = text
-        .split(';')
+    let bytes = value.as_bytes();
+    let mime = bytes
+        .split(|&b| b == b';')
         .next()
         .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let is_json =
-        mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"));
+        .trim_ascii();
+    let is_json = mime.eq_ignore_ascii_case(b"application/json")
+        || (starts_with_ignore_case(mime, b"application/") && ends_with_ignore_case(mime, b"+json"));
     if !is_json {
         warnings.push(ParseWarning::UnexpectedContentType {
-            content_type: printable_excerpt(&text, 100),
+            content_type: printable_excerpt(&String::from_utf8_lossy(bytes), 100),
         });
     }
 }
 
+fn starts_with_ignore_case(text: &[u8], prefix: &[u8]) -> bool {
+    text.get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+}
+
+fn ends_with_ignore_case(text: &[u8], suffix: &[u8]) -> bool {
+    text.len()
+        .checked_sub(suffix.len())
+        .and_then(|start| text.get(start..))
+        .is_some_and(|end| end.eq_ignore_ascii_case(suffix))
+}
+
 pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ResponseProblem> {
-    serde_json::from_slice(body).map_err(|e| {
-        let category = if std::str::from_utf8(body).is_err() {
-            "not UTF-8"
-        } else if e.is_eof() {
-            "end of input"
-        } else {
-            "syntax"
-        };
-        ResponseProblem::MalformedJson {
-            line: e.line(),
-            column: e.column(),
-            category,
-        }
-    })
+    serde_json::from_slice(body).map_err(|e| malformed_json(body, &e))
+}
+
+/// What was wrong with a body that is not JSON.
+fn malformed_json(body: &[u8], error: &serde_json::Error) -> ResponseProblem {
+    let category = if std::str::from_utf8(body).is_err() {
+        "not UTF-8"
+    } else if error.is_eof() {
+        "end of input"
+    } else {
+        "syntax"
+    };
+    ResponseProblem::MalformedJson {
+        line: error.line(),
+        column: error.column(),
+        category,
+    }
 }
 
 /// The error for a non-2xx answer.
