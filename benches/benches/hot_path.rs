@@ -1,8 +1,10 @@
 //! `hot_path`: getting a fresh cached token, from the blocking and the async manager, on one thread
 //! and on two.
 //!
-//! - `TokenSource::token()`: the lock-free path (an `ArcSwap` load, an atomic load, a clock read,
-//!   a reference-count increment; the bench then drops the `Arc`, a decrement);
+//! - `TokenSource::with_token(|token| ..)`: the lock-free path that lends the token (an `ArcSwap`
+//!   load, an atomic load, a clock read; the closure reads the token's length);
+//! - `TokenSource::token()`: the same path handing out an owned `Arc<Token>` (a reference-count
+//!   increment; the bench then drops the `Arc`, a decrement);
 //! - `manager.token(&request)`: the locking path (the state machine behind a mutex), for
 //!   comparison.
 //!
@@ -15,19 +17,15 @@
 //! `iters` calls; the time reported is the wall time for both, i.e. nanoseconds per call per
 //! thread, and the summary gives the aggregate throughput against one thread.
 //!
-//! Reference rows give the floors and the causes: a clock read (shares nothing, so on two threads
-//! it shows whether the machine really runs two threads at once), an `Arc` clone + drop of one
-//! shared `Arc`, and the source's lock-free read rebuilt outside the library, once cloning the
-//! token's `Arc` as the library does and once only borrowing the token through the `ArcSwap`
-//! guard.
+//! Reference rows give the floor and the cause: a clock read (shares nothing, so on two threads it
+//! shows whether the machine really runs two threads at once), and an `Arc` clone + drop of one
+//! shared `Arc` (what `token()` adds to `with_token`).
 #![allow(clippy::expect_used)] // A bench that cannot set itself up has nothing to measure.
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
 use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
 use logto_m2m::{AsyncTokenManager, BlockingTokenManager};
 use logto_m2m_benches::{
@@ -43,7 +41,17 @@ const TARGET_SCALING: f64 = 1.8;
 
 /// The measured paths: benchmark id prefix, what the summary calls it, and whether the targets
 /// apply to it.
-const PATHS: [(&str, &str, bool); 4] = [
+const PATHS: [(&str, &str, bool); 6] = [
+    (
+        "blocking_source_lend",
+        "blocking TokenSource::with_token(..)",
+        true,
+    ),
+    (
+        "async_source_lend",
+        "async TokenSource::with_token(..).await",
+        true,
+    ),
     ("blocking_source", "blocking TokenSource::token()", true),
     ("async_source", "async TokenSource::token().await", true),
     (
@@ -58,70 +66,14 @@ const PATHS: [(&str, &str, bool); 4] = [
     ),
 ];
 /// Reference rows: a clock read (nothing shared: the control for how far two threads can scale on
-/// this machine at all), an `Arc` clone + drop of one shared `Arc`, and the lock-free read of
-/// `TokenSource` rebuilt outside the library (see `Mirror`), with and without the `Arc` clone.
-const REFERENCES: [(&str, &str); 4] = [
+/// this machine at all), and an `Arc` clone + drop of one shared `Arc`.
+const REFERENCES: [(&str, &str); 2] = [
     ("instant_now", "reference: Instant::now() (nothing shared)"),
     (
         "arc_clone_drop",
         "reference: Arc clone + drop, one shared Arc",
     ),
-    (
-        "mirror_arc",
-        "reference: same read rebuilt (ArcSwap load, clock, Arc clone)",
-    ),
-    (
-        "mirror_borrow",
-        "reference: same read, token borrowed through the guard (no Arc clone)",
-    ),
 ];
-
-/// What `TokenSource` keeps, rebuilt outside the library: the token, until when it is the answer,
-/// and the invalidation count it was read with.
-#[derive(Debug)]
-struct Snapshot {
-    token: Arc<String>,
-    fresh_until: Instant,
-    invalidations: u64,
-}
-
-/// The lock-free read of `TokenSource::token()` (an `ArcSwapOption` load, a clock read, an atomic
-/// load, an `Arc` clone), and the same read handing out a borrow through the `ArcSwap` guard
-/// instead of a clone: the difference is the cost of the shared reference count.
-#[derive(Debug)]
-struct Mirror {
-    cell: ArcSwapOption<Snapshot>,
-    invalidations: AtomicU64,
-}
-
-impl Mirror {
-    fn new() -> Self {
-        Self {
-            cell: ArcSwapOption::from_pointee(Snapshot {
-                token: Arc::new("eyJ.x.y".to_owned()),
-                fresh_until: Instant::now() + Duration::from_secs(3600),
-                invalidations: 0,
-            }),
-            invalidations: AtomicU64::new(0),
-        }
-    }
-
-    fn get(&self) -> Option<Arc<String>> {
-        let guard = self.cell.load();
-        let snapshot = guard.as_ref()?;
-        let fresh = Instant::now() < snapshot.fresh_until
-            && snapshot.invalidations == self.invalidations.load(Ordering::Acquire);
-        fresh.then(|| Arc::clone(&snapshot.token))
-    }
-
-    fn with<R>(&self, use_token: impl FnOnce(&str) -> R) -> Option<R> {
-        let guard = self.cell.load();
-        let snapshot = guard.as_ref()?;
-        let fresh = Instant::now() < snapshot.fresh_until
-            && snapshot.invalidations == self.invalidations.load(Ordering::Acquire);
-        fresh.then(|| use_token(&snapshot.token))
-    }
-}
 
 fn main() {
     let recorder = Recorder::new(SAMPLE_SIZE);
@@ -201,6 +153,47 @@ fn bench(criterion: &mut Criterion, recorder: &Recorder) {
         bench_threads(
             &mut group,
             recorder,
+            &id("blocking_source_lend", threads),
+            threads,
+            |iters| {
+                let source = blocking_source.clone();
+                move || {
+                    for _ in 0..iters {
+                        black_box(source.with_token(|token| {
+                            black_box(token.access_token().expose_secret().len())
+                        }))
+                        .ok();
+                    }
+                }
+            },
+        );
+        bench_threads(
+            &mut group,
+            recorder,
+            &id("async_source_lend", threads),
+            threads,
+            |iters| {
+                let source = async_source.clone();
+                let runtime = current_thread_runtime();
+                move || {
+                    runtime.block_on(async {
+                        for _ in 0..iters {
+                            black_box(
+                                source
+                                    .with_token(|token| {
+                                        black_box(token.access_token().expose_secret().len())
+                                    })
+                                    .await,
+                            )
+                            .ok();
+                        }
+                    });
+                }
+            },
+        );
+        bench_threads(
+            &mut group,
+            recorder,
             &id("blocking_source", threads),
             threads,
             |iters| {
@@ -267,7 +260,6 @@ fn bench(criterion: &mut Criterion, recorder: &Recorder) {
     // Floors that the lock-free path cannot go below. The clock read shares nothing between
     // threads: on two threads it scales as far as the machine lets two threads run at once.
     let shared = Arc::new(0_u64);
-    let mirror = Mirror::new();
     for threads in [1, 2] {
         bench_threads(
             &mut group,
@@ -292,34 +284,6 @@ fn bench(criterion: &mut Criterion, recorder: &Recorder) {
                 move || {
                     for _ in 0..iters {
                         drop(black_box(Arc::clone(shared)));
-                    }
-                }
-            },
-        );
-        bench_threads(
-            &mut group,
-            recorder,
-            &id("mirror_arc", threads),
-            threads,
-            |iters| {
-                let mirror = &mirror;
-                move || {
-                    for _ in 0..iters {
-                        black_box(mirror.get());
-                    }
-                }
-            },
-        );
-        bench_threads(
-            &mut group,
-            recorder,
-            &id("mirror_borrow", threads),
-            threads,
-            |iters| {
-                let mirror = &mirror;
-                move || {
-                    for _ in 0..iters {
-                        black_box(mirror.with(|token| black_box(token.len())));
                     }
                 }
             },

@@ -56,8 +56,8 @@ mod response;
 mod retry_after;
 mod scopes;
 mod secret;
-mod success_body;
 pub mod state_machine;
+mod success_body;
 mod token;
 mod token_cache;
 

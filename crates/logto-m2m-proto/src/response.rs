@@ -202,7 +202,8 @@ fn check_content_type(headers: &HeaderMap, warnings: &mut Vec<ParseWarning>) {
         .unwrap_or_default()
         .trim_ascii();
     let is_json = mime.eq_ignore_ascii_case(b"application/json")
-        || (starts_with_ignore_case(mime, b"application/") && ends_with_ignore_case(mime, b"+json"));
+        || (starts_with_ignore_case(mime, b"application/")
+            && ends_with_ignore_case(mime, b"+json"));
     if !is_json {
         warnings.push(ParseWarning::UnexpectedContentType {
             content_type: printable_excerpt(&String::from_utf8_lossy(bytes), 100),

@@ -231,7 +231,10 @@ mod tests {
     #[test]
     fn borrows_plain_strings_and_copies_escaped_ones() {
         let read = fields(r#"{"access_token":"abc","token_type":"Be\u0061rer"}"#);
-        assert!(matches!(read.access_token, Some(FieldValue::Str(Cow::Borrowed("abc")))));
+        assert!(matches!(
+            read.access_token,
+            Some(FieldValue::Str(Cow::Borrowed("abc")))
+        ));
         assert!(
             matches!(read.token_type, Some(FieldValue::Str(Cow::Owned(ref kind))) if kind == "Bearer")
         );

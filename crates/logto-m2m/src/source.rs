@@ -24,14 +24,36 @@ pub(crate) struct Snapshot {
 pub(crate) struct SnapshotCell(ArcSwapOption<Snapshot>);
 
 impl SnapshotCell {
-    /// The remembered token, if the state machine's answer still holds: one atomic load for the
-    /// cell, one for the change count, one clock read, and a reference-count increment.
-    pub(crate) fn get(&self, core: &Core) -> Option<Arc<Token>> {
+    /// Runs `use_token` on the remembered token if the state machine's answer still holds, else
+    /// hands `use_token` back. One atomic load for the cell (through `arc-swap`'s per-thread slots),
+    /// one for the change count and one clock read: nothing is written to memory that another
+    /// thread reads, so readers on several cores never contend. The token is pinned, not counted,
+    /// while `use_token` runs.
+    pub(crate) fn with_fresh<R, F: FnOnce(&Arc<Token>) -> R>(
+        &self,
+        core: &Core,
+        use_token: F,
+    ) -> Result<R, F> {
         let guard = self.0.load();
-        let snapshot = guard.as_ref()?;
-        let fresh =
-            Instant::now() < snapshot.fresh_until && snapshot.changes == core.change_count();
-        fresh.then(|| Arc::clone(&snapshot.token))
+        match guard.as_ref() {
+            Some(snapshot)
+                if Instant::now() < snapshot.fresh_until
+                    && snapshot.changes == core.change_count() =>
+            {
+                Ok(use_token(&snapshot.token))
+            }
+            _ => Err(use_token),
+        }
+    }
+
+    /// Remembers the manager's answer for a call that started when the change count was
+    /// `changes`: a token with until when it holds, or (`None`) a token that must not be reused
+    /// without asking again.
+    pub(crate) fn remember(&self, token: &Arc<Token>, fresh_until: Option<Instant>, changes: u64) {
+        match fresh_until {
+            Some(until) => self.store(Arc::clone(token), until, changes),
+            None => self.clear(),
+        }
     }
 
     /// Remembers the state machine's answer, asked after the change count was `changes`.
@@ -49,8 +71,14 @@ impl SnapshotCell {
 }
 
 /// A handle for one token request on one manager: the fastest way to get the same token over and
-/// over. While the cached token is fresh, [`token`](Self::token) takes no lock and allocates nothing
-/// (a reference-count increment aside); otherwise it asks the manager like any call.
+/// over. While the cached token is fresh, a call takes no lock and allocates nothing; otherwise it
+/// asks the manager like any call.
+///
+/// - `with_token(|token| ..)` lends the token to a closure. It writes nothing to shared memory, so
+///   threads that share a source scale with the number of cores. Use it on hot paths, e.g. to set
+///   the header of each API call (`authorize` does exactly that).
+/// - `token()` returns an owned `Arc<Token>`, to keep or send elsewhere. Each call increments the
+///   token's shared reference count, which threads on several cores contend for.
 ///
 /// Cheap to clone; clones share what they remember.
 #[derive(Debug, Clone)]

@@ -199,6 +199,53 @@ async fn errors_reach_every_waiter<R: Runtime>(runtime: R) {
     assert_eq!(fake.requests(), 1);
 }
 
+async fn a_source_lends_the_cached_token_and_fetches_only_when_it_must<R: Runtime>(runtime: R) {
+    let fake = FakeLogto::new(3600, Duration::from_millis(50));
+    let manager = manager(&fake, &runtime);
+    let source = manager.source(params()).unwrap();
+    // Cold: 100 tasks lend at once; one request.
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let source = source.clone();
+            runtime.spawn_join(Box::pin(async move {
+                let mut values = Vec::new();
+                for _ in 0..100 {
+                    let value = source
+                        .with_token(|token| token.access_token().expose_secret().to_owned())
+                        .await
+                        .unwrap();
+                    values.push(value);
+                }
+                values
+            }))
+        })
+        .collect();
+    for task in tasks {
+        assert!(task.await.iter().all(|value| value == "token-0"));
+    }
+    assert_eq!(fake.requests(), 1);
+
+    // After a 401, the next lend fetches a new token; `authorize` lends it too.
+    let owned = source.token().await.unwrap();
+    assert!(source.invalidate(&owned));
+    let mut call = Request::new(());
+    source.authorize(&mut call).await.unwrap();
+    assert_eq!(call.headers()["authorization"], "Bearer token-1");
+    assert_eq!(fake.requests(), 2);
+
+    // Without a token, the closure is never called and the request is untouched.
+    fake.fail_with(401);
+    assert!(source.invalidate(&source.token().await.unwrap()));
+    let error = source
+        .with_token(|_| panic!("called without a token"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::CredentialsRejected);
+    let mut call = Request::new(());
+    assert!(source.authorize(&mut call).await.is_err());
+    assert!(call.headers().is_empty());
+}
+
 macro_rules! on_both_runtimes {
     ($($name:ident),*) => {
         mod tokio_multi_thread {
@@ -214,7 +261,8 @@ on_both_runtimes!(
     thousand_callers_on_a_cold_cache_send_one_request,
     dropping_a_fetching_future_never_wedges_the_slot,
     refresh_ahead_never_blocks_a_caller,
-    errors_reach_every_waiter
+    errors_reach_every_waiter,
+    a_source_lends_the_cached_token_and_fetches_only_when_it_must
 );
 
 #[test]

@@ -155,6 +155,71 @@ fn authorize_sets_the_bearer_header() {
 }
 
 #[test]
+fn a_source_lends_the_cached_token_and_fetches_only_when_it_must() {
+    let fake = FakeLogto::new(3600, Duration::from_millis(50));
+    let manager = BlockingTokenManager::new(fake.blocking(), config());
+    let source = manager.source(params()).unwrap();
+    // Cold: the first lend fetches, on eight threads at once, once.
+    let barrier = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (source, barrier) = (source.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                (0..1000)
+                    .map(|_| {
+                        source
+                            .with_token(|token| token.access_token().expose_secret().to_owned())
+                            .unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for handle in handles {
+        assert!(
+            handle
+                .join()
+                .unwrap()
+                .iter()
+                .all(|value| value == "token-0")
+        );
+    }
+    assert_eq!(fake.requests(), 1);
+    let owned = source.token().unwrap();
+    assert_eq!(owned.access_token().expose_secret(), "token-0");
+
+    // After a 401, the next lend fetches a new token.
+    assert!(source.invalidate(&owned));
+    let value = source
+        .with_token(|token| token.access_token().expose_secret().to_owned())
+        .unwrap();
+    assert_eq!(value, "token-1");
+    assert_eq!(fake.requests(), 2);
+
+    // The same through `authorize`.
+    let mut call = logto_m2m::proto::http::Request::new(());
+    source.authorize(&mut call).unwrap();
+    assert_eq!(call.headers()["authorization"], "Bearer token-1");
+    assert_eq!(fake.requests(), 2);
+}
+
+#[test]
+fn a_source_that_cannot_get_a_token_never_calls_the_closure_nor_touches_the_request() {
+    let fake = FakeLogto::new(3600, Duration::ZERO);
+    fake.fail_with(401);
+    let manager = BlockingTokenManager::new(fake.blocking(), config());
+    let source = manager.source(params()).unwrap();
+    let error = source
+        .with_token(|_| panic!("called without a token"))
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::CredentialsRejected);
+    let mut call = logto_m2m::proto::http::Request::new(());
+    assert!(source.authorize(&mut call).is_err());
+    assert!(call.headers().is_empty());
+}
+
+#[test]
 fn a_panicking_transport_never_wedges_the_slot() {
     let fake = FakeLogto::new(3600, Duration::ZERO);
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
