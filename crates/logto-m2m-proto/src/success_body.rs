@@ -91,7 +91,7 @@ impl<'de> Visitor<'de> for FieldsReader<'_, 'de> {
                     continue;
                 }
             };
-            *slot = Some(map.next_value()?);
+            map.next_value_seed(FieldSlot(slot))?;
         }
         Ok(Shape::Object)
     }
@@ -157,59 +157,76 @@ impl<'de> Deserialize<'de> for FieldName<'de> {
     }
 }
 
-impl<'de> Deserialize<'de> for FieldValue<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(FieldValueVisitor)
+/// Reads one field's value straight into its slot in [`TokenFields`].
+struct FieldSlot<'s, 'de>(&'s mut Option<FieldValue<'de>>);
+
+impl<'de> DeserializeSeed<'de> for FieldSlot<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 
-struct FieldValueVisitor;
-
-impl<'de> Visitor<'de> for FieldValueVisitor {
-    type Value = FieldValue<'de>;
+impl<'de> Visitor<'de> for FieldSlot<'_, 'de> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
-        Ok(FieldValue::Str(Cow::Borrowed(text)))
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<(), E> {
+        *self.0 = Some(FieldValue::Str(Cow::Borrowed(text)));
+        Ok(())
     }
 
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-        Ok(FieldValue::Str(Cow::Owned(text.to_owned())))
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<(), E> {
+        *self.0 = Some(FieldValue::Str(Cow::Owned(text.to_owned())));
+        Ok(())
     }
 
-    fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
-        Ok(FieldValue::Str(Cow::Owned(text)))
+    fn visit_string<E: de::Error>(self, text: String) -> Result<(), E> {
+        *self.0 = Some(FieldValue::Str(Cow::Owned(text)));
+        Ok(())
     }
 
-    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Self::Value, E> {
-        Ok(FieldValue::Other(Value::Bool(value)))
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<(), E> {
+        *self.0 = Some(FieldValue::Other(Value::Bool(value)));
+        Ok(())
     }
 
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
-        Ok(FieldValue::Other(Value::from(value)))
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<(), E> {
+        *self.0 = Some(FieldValue::Other(Value::from(value)));
+        Ok(())
     }
 
-    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
-        Ok(FieldValue::Other(Value::from(value)))
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<(), E> {
+        *self.0 = Some(FieldValue::Other(Value::from(value)));
+        Ok(())
     }
 
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
-        Ok(FieldValue::Other(Value::from(value)))
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<(), E> {
+        *self.0 = Some(FieldValue::Other(Value::from(value)));
+        Ok(())
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(FieldValue::Other(Value::Null))
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        *self.0 = Some(FieldValue::Other(Value::Null));
+        Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        Value::deserialize(SeqAccessDeserializer::new(seq)).map(FieldValue::Other)
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        *self.0 = Some(FieldValue::Other(Value::deserialize(
+            SeqAccessDeserializer::new(seq),
+        )?));
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        Value::deserialize(MapAccessDeserializer::new(map)).map(FieldValue::Other)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        *self.0 = Some(FieldValue::Other(Value::deserialize(
+            MapAccessDeserializer::new(map),
+        )?));
+        Ok(())
     }
 }
 
