@@ -141,6 +141,13 @@ fn main() {
             black_box(blocking_source.token()).ok();
         }),
     );
+    row(
+        "cached get: blocking TokenSource::with_token(..)",
+        Some(0.0),
+        per_op(|| {
+            black_box(blocking_source.with_token(|token| black_box(token.lifetime()))).ok();
+        }),
+    );
     let reply = transport.clone();
     let asynchronous =
         AsyncTokenManager::new(move |sent| std::future::ready(reply(sent)), config.clone());
@@ -151,6 +158,16 @@ fn main() {
         Some(0.0),
         per_op(|| {
             black_box(ready(async_source.token())).ok();
+        }),
+    );
+    row(
+        "cached get: async TokenSource::with_token(..)",
+        Some(0.0),
+        per_op(|| {
+            black_box(ready(
+                async_source.with_token(|token| black_box(token.lifetime())),
+            ))
+            .ok();
         }),
     );
     row(
