@@ -111,9 +111,12 @@ type Run<'a> = Box<dyn FnOnce() + 'a>;
 /// Builds a thread's [`Run`] of `iters` calls.
 type Setup<'a> = Box<dyn Fn(u64) -> Run<'a> + Sync + 'a>;
 
-/// Rounds of the interleaved scaling measurement, and calls per thread in each run of a round.
-const ROUNDS: usize = 21;
-const BLOCK: u64 = 1_000_000;
+/// Rounds of the interleaved scaling measurement, and calls per thread in each run of a round. A
+/// run lasts a few hundred milliseconds: on a VM, the second thread of a two-thread run may start
+/// a few milliseconds after the first (its vCPU wakes from idle), which in 25 ms runs alone made
+/// the clock control scale only 1.7×.
+const ROUNDS: usize = 15;
+const BLOCK: u64 = 8_000_000;
 
 /// Benchmarks `iters` calls of `setup`'s run on `threads` threads, each thread building its own.
 fn bench_threads(
