@@ -20,7 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 use criterion::Criterion;
 use logto_m2m_benches::{
     APP_ID, APP_SECRET, GOOD_BASIC, NOT_MEASURED, RESOURCE, Recorder, SCOPES, Summary,
-    TOKEN_ENDPOINT, Verdict, config, format_ns, median, params, recorded_response, replay,
+    TOKEN_ENDPOINT, Verdict, config, format_ns, interleaved_median, params, recorded_response,
+    replay,
 };
 use logto_m2m_proto::TokenRequest;
 use logto_m2m_proto::http::{Request, Response, header};
@@ -158,25 +159,15 @@ fn timed(iters: u64, mut op: impl FnMut()) -> Duration {
 const ROUNDS: usize = 41;
 const BLOCK: u64 = 2_000;
 
-/// Runs ours and oauth2 alternately, `BLOCK` exchanges each per round, and returns the median of
-/// the per-round ratios (oauth2 time / our time): load from other processes that comes and goes
-/// during the run weighs on both sides alike, unlike between two separate criterion benchmarks.
+/// Ours and oauth2 interleaved, `BLOCK` exchanges each per round: the median of the per-round
+/// ratios oauth2 time / our time.
 fn interleaved_speedup(mut ours: impl FnMut(), mut oauth2: impl FnMut()) -> Option<f64> {
-    let mut ratios: Vec<f64> = (0..ROUNDS)
-        .map(|round| {
-            // Alternate which side goes first.
-            let (ours_time, oauth2_time) = if round % 2 == 0 {
-                let ours_time = timed(BLOCK, &mut ours);
-                (ours_time, timed(BLOCK, &mut oauth2))
-            } else {
-                let oauth2_time = timed(BLOCK, &mut oauth2);
-                (timed(BLOCK, &mut ours), oauth2_time)
-            };
-            oauth2_time.as_secs_f64() / ours_time.as_secs_f64()
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    median(&ratios)
+    interleaved_median(
+        ROUNDS,
+        || timed(BLOCK, &mut ours),
+        || timed(BLOCK, &mut oauth2),
+        |ours, oauth2| oauth2 / ours,
+    )
 }
 
 /// Runs the criterion benchmarks, then the interleaved comparison; returns the latter's speed-ups

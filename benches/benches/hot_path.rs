@@ -33,8 +33,8 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
 use logto_m2m::{AsyncTokenManager, BlockingTokenManager};
 use logto_m2m_benches::{
-    GOOD_BASIC, NOT_MEASURED, Recorder, Summary, Verdict, config, format_ns, median, params,
-    recorded_response, replay, timed_on_threads,
+    GOOD_BASIC, NOT_MEASURED, Recorder, Summary, Verdict, config, format_ns, interleaved_median,
+    params, recorded_response, replay, timed_on_threads,
 };
 
 const SAMPLE_SIZE: usize = 20;
@@ -135,26 +135,15 @@ fn bench_threads(
 }
 
 /// Two-thread throughput over one-thread throughput, measured interleaved: `ROUNDS` rounds, each
-/// timing `BLOCK` calls on one thread and `BLOCK` calls per thread on two (alternating which goes
-/// first), and the median of the per-round ratios. Load that comes and goes during the run then
-/// weighs on both alike, unlike between two separate criterion benchmarks.
+/// timing `BLOCK` calls on one thread and `BLOCK` calls per thread on two, and the median of the
+/// per-round ratios.
 fn interleaved_scaling(setup: &Setup<'_>) -> Option<f64> {
-    let mut ratios: Vec<f64> = (0..ROUNDS)
-        .map(|round| {
-            let one = || timed_on_threads(1, || setup(BLOCK)).as_secs_f64();
-            let two = || timed_on_threads(2, || setup(BLOCK)).as_secs_f64();
-            let (one, two) = if round % 2 == 0 {
-                let one = one();
-                (one, two())
-            } else {
-                let two = two();
-                (one(), two)
-            };
-            2.0 * one / two
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    median(&ratios)
+    interleaved_median(
+        ROUNDS,
+        || timed_on_threads(1, || setup(BLOCK)),
+        || timed_on_threads(2, || setup(BLOCK)),
+        |one, two| 2.0 * one / two,
+    )
 }
 
 fn bench(criterion: &mut Criterion, recorder: &Recorder) -> HashMap<&'static str, f64> {

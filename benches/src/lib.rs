@@ -187,6 +187,32 @@ pub fn median(sorted: &[f64]) -> Option<f64> {
     }
 }
 
+/// Times two sides alternately, `rounds` times (which side goes first alternates too), and returns
+/// the median of the per-round `ratio(a_seconds, b_seconds)`. Load from other processes that comes
+/// and goes during the run weighs on both sides alike, unlike between two separate criterion
+/// benchmarks.
+pub fn interleaved_median(
+    rounds: usize,
+    mut a: impl FnMut() -> Duration,
+    mut b: impl FnMut() -> Duration,
+    ratio: impl Fn(f64, f64) -> f64,
+) -> Option<f64> {
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|round| {
+            let (a_time, b_time) = if round % 2 == 0 {
+                let a_time = a();
+                (a_time, b())
+            } else {
+                let b_time = b();
+                (a(), b_time)
+            };
+            ratio(a_time.as_secs_f64(), b_time.as_secs_f64())
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    median(&ratios)
+}
+
 /// What a summary shows for a benchmark without enough samples.
 pub const NOT_MEASURED: &str = "not measured (filtered out, or a --test run)";
 
