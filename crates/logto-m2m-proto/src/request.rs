@@ -29,13 +29,18 @@ pub struct TokenRequest {
     encoded: Encoded,
 }
 
-/// What every attempt sends, encoded once: the form body and the `Authorization: Basic` value.
-/// Both may hold the app secret, so both are zeroized on drop and `Debug` shows neither (nor their
-/// lengths, which would tell the secret's).
+/// What every attempt sends, encoded once: the form body, the `Authorization: Basic` value and the
+/// other headers. The body and the Basic value may hold the app secret, so both are zeroized on
+/// drop and `Debug` shows neither (nor their lengths, which would tell the secret's).
 #[derive(Clone)]
 struct Encoded {
     body: Zeroizing<Vec<u8>>,
+    /// The `scope` value sent (empty when no scope is asked for).
+    scope: String,
     basic_authorization: Option<Zeroizing<String>>,
+    /// The headers without a secret; with `client_secret_basic`, an empty `Authorization` holds the
+    /// header's place, so that each attempt sets its value without growing the map.
+    headers: HeaderMap,
 }
 
 impl Encoded {
@@ -52,16 +57,30 @@ impl Encoded {
         if let Some(organization_id) = params.organization_id() {
             form.append_pair("organization_id", organization_id);
         }
-        if !params.scopes.is_empty() {
-            form.append_pair("scope", &params.scopes.to_wire());
+        let scope = params.scopes.to_wire();
+        if !scope.is_empty() {
+            form.append_pair("scope", &scope);
         }
         for (name, value) in &params.extra {
             form.append_pair(name, value);
         }
+        let basic = config.auth_method() == ClientAuthMethod::Basic;
+        let mut headers = HeaderMap::with_capacity(4);
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        if basic {
+            headers.insert(AUTHORIZATION, HeaderValue::from_static(""));
+        }
         Self {
             body: Zeroizing::new(form.finish().into_bytes()),
-            basic_authorization: (config.auth_method() == ClientAuthMethod::Basic)
+            scope,
+            basic_authorization: basic
                 .then(|| basic_authorization(config.app_id(), config.app_secret())),
+            headers,
         }
     }
 }
@@ -120,6 +139,11 @@ impl TokenRequest {
         &self.params
     }
 
+    /// The `scope` value this request sends: the requested scopes in order, joined by single spaces.
+    pub(crate) fn scope_sent(&self) -> &str {
+        &self.encoded.scope
+    }
+
     /// Builds the HTTP request: `POST {token endpoint}` with a form body
     /// `grant_type=client_credentials&...`, and the client authentication chosen in the configuration.
     ///
@@ -130,18 +154,14 @@ impl TokenRequest {
         let mut request = Request::new(self.encoded.body.to_vec());
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.config.token_endpoint_uri().clone();
-        let mut headers = HeaderMap::with_capacity(4);
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-        if let Some(value) = &self.encoded.basic_authorization {
+        let mut headers = self.encoded.headers.clone();
+        if let Some(basic) = &self.encoded.basic_authorization {
             // "Basic " and base64 are visible ASCII: always a valid header value.
-            if let Ok(mut value) = HeaderValue::from_str(value) {
+            if let Ok(mut value) = HeaderValue::from_str(basic) {
                 value.set_sensitive(true);
                 headers.insert(AUTHORIZATION, value);
+            } else {
+                headers.remove(AUTHORIZATION);
             }
         }
         *request.headers_mut() = headers;

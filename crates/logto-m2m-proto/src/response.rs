@@ -113,15 +113,15 @@ fn build_token(
             .ok_or_else(|| ResponseProblem::InvalidExpiresIn {
                 found: "a lifetime past the end of time".to_owned(),
             })?;
+    let requested_scopes = request.params().requested_scopes();
     let granted_scopes = match fields.scope {
         None | Some(FieldValue::Other(Value::Null)) => Scopes::new(),
+        // What Logto answers when it grants everything asked for: share the request's list.
+        Some(FieldValue::Str(scope)) if scope == request.scope_sent() => requested_scopes.clone(),
         Some(FieldValue::Str(scope)) => Scopes::from_wire(&scope),
         Some(FieldValue::Other(_)) => return Err(ResponseProblem::InvalidScope),
     };
-    let not_granted_scopes = request
-        .params()
-        .requested_scopes()
-        .missing_from(&granted_scopes);
+    let not_granted_scopes = requested_scopes.missing_from(&granted_scopes);
     Ok(Token {
         access_token,
         token_type,

@@ -1,12 +1,17 @@
 //! Scope lists: duplicates removed, the caller's order kept on the wire, and a sorted form for
 //! cache keys.
 
+use std::sync::Arc;
+
 use crate::error::ConfigError;
 
 /// A list of scopes as asked for: duplicates removed, order kept.
+///
+/// Clones share the list: a token granted exactly the scopes it was asked for shares its request's
+/// list instead of copying it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Scopes {
-    in_order: Vec<String>,
+    in_order: Arc<[String]>,
 }
 
 impl Scopes {
@@ -20,18 +25,16 @@ impl Scopes {
     pub fn push(&mut self, scope: impl Into<String>) {
         let scope = scope.into();
         if !self.in_order.contains(&scope) {
-            self.in_order.push(scope);
+            let mut in_order = self.in_order.to_vec();
+            in_order.push(scope);
+            self.in_order = in_order.into();
         }
     }
 
     /// Parses a space-separated `scope` value (as a server sends it).
     #[must_use]
     pub fn from_wire(value: &str) -> Self {
-        let mut scopes = Self::new();
-        for scope in value.split(' ').filter(|s| !s.is_empty()) {
-            scopes.push(scope);
-        }
-        scopes
+        value.split(' ').filter(|s| !s.is_empty()).collect()
     }
 
     /// Whether the list is empty.
@@ -66,7 +69,7 @@ impl Scopes {
     /// The normalised form used in cache keys: sorted, so that the order of asking does not matter.
     #[must_use]
     pub fn sorted(&self) -> Vec<String> {
-        let mut sorted = self.in_order.clone();
+        let mut sorted = self.in_order.to_vec();
         sorted.sort_unstable();
         sorted
     }
@@ -74,6 +77,9 @@ impl Scopes {
     /// The scopes of `self` that are not in `other`, in order.
     #[must_use]
     pub fn missing_from(&self, other: &Self) -> Self {
+        if self.in_order.iter().all(|s| other.contains(s)) {
+            return Self::new();
+        }
         Self {
             in_order: self
                 .in_order
@@ -86,7 +92,7 @@ impl Scopes {
 
     /// Checks every scope against RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        for scope in &self.in_order {
+        for scope in self.in_order.iter() {
             let valid = !scope.is_empty()
                 && scope
                     .bytes()
@@ -103,10 +109,15 @@ impl Scopes {
 
 impl<S: Into<String>> FromIterator<S> for Scopes {
     fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
-        let mut scopes = Self::new();
+        let mut in_order: Vec<String> = Vec::new();
         for scope in iter {
-            scopes.push(scope);
+            let scope = scope.into();
+            if !in_order.contains(&scope) {
+                in_order.push(scope);
+            }
         }
-        scopes
+        Self {
+            in_order: in_order.into(),
+        }
     }
 }

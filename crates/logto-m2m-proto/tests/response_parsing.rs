@@ -501,3 +501,54 @@ fn discovery_document() {
     );
     assert!(Discovery::new("http://example.com", false).is_err());
 }
+
+#[test]
+fn granted_scopes_are_the_servers_whatever_their_order_or_spacing() {
+    let request = request(
+        TokenParams::for_resource(API)
+            .scope("read:items")
+            .scope("write:items"),
+    );
+    let granted = |scope: &str| {
+        let body = format!(
+            r#"{{"access_token":"t","expires_in":60,"token_type":"Bearer","scope":"{scope}"}}"#
+        );
+        let token = request
+            .parse_response(&json(200, &body), Instant::now(), SystemTime::now())
+            .unwrap();
+        let granted: Vec<String> = token.granted_scopes().iter().map(str::to_owned).collect();
+        let missing: Vec<String> = token
+            .not_granted_scopes()
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        (granted, missing)
+    };
+    let both = vec!["read:items".to_owned(), "write:items".to_owned()];
+    // Exactly what was asked for, in another order, with odd spacing: all granted.
+    assert_eq!(granted("read:items write:items"), (both.clone(), vec![]));
+    assert_eq!(
+        granted("write:items read:items"),
+        (both.iter().rev().cloned().collect(), vec![])
+    );
+    assert_eq!(granted(" read:items  write:items "), (both, vec![]));
+    // Narrowed, or widened: what the server says, and what is missing.
+    assert_eq!(
+        granted("write:items"),
+        (
+            vec!["write:items".to_owned()],
+            vec!["read:items".to_owned()]
+        )
+    );
+    assert_eq!(
+        granted("read:items write:items admin"),
+        (
+            vec![
+                "read:items".to_owned(),
+                "write:items".to_owned(),
+                "admin".to_owned()
+            ],
+            vec![]
+        )
+    );
+}
