@@ -18,13 +18,11 @@ use std::time::{Instant, SystemTime};
 
 use logto_m2m::{AsyncTokenManager, BlockingTokenManager};
 use logto_m2m_benches::{
-    GOOD_BASIC, RESOURCE, SCOPES, Summary, TOKEN_ENDPOINT, Verdict, config, params,
-    recorded_response, replay,
+    GOOD_BASIC, Summary, Verdict, config, oauth2_client, oauth2_request, params, recorded_response,
+    replay,
 };
 use logto_m2m_proto::TokenRequest;
 use logto_m2m_proto::http::Request;
-use oauth2::basic::BasicClient;
-use oauth2::{ClientId, ClientSecret, Scope, TokenUrl};
 
 /// The counting allocator. This is the only unsafe code in the workspace: a global allocator is
 /// an `unsafe impl GlobalAlloc`, so this module alone allows `unsafe_code` (denied everywhere
@@ -252,19 +250,12 @@ fn main() {
     );
 
     // oauth2 5, the same exchange through the same in-memory transport.
-    let client = BasicClient::new(ClientId::new(logto_m2m_benches::APP_ID.to_owned()))
-        .set_client_secret(ClientSecret::new(logto_m2m_benches::APP_SECRET.to_owned()))
-        .set_token_uri(TokenUrl::new(TOKEN_ENDPOINT.to_owned()).expect("a valid token URL"));
+    let client = oauth2_client().expect("a valid token URL");
     row(
         "oauth2 5: exchange_client_credentials().request (with transport)",
         None,
         per_op(|| {
-            let token = client
-                .exchange_client_credentials()
-                .add_scope(Scope::new(SCOPES[0].to_owned()))
-                .add_scope(Scope::new(SCOPES[1].to_owned()))
-                .add_extra_param("resource", RESOURCE)
-                .request(&transport);
+            let token = oauth2_request(&client).request(&transport);
             black_box(token).ok();
         }),
     );

@@ -19,14 +19,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use criterion::Criterion;
 use logto_m2m_benches::{
-    APP_ID, APP_SECRET, GOOD_BASIC, NOT_MEASURED, RESOURCE, Recorder, SCOPES, Summary,
-    TOKEN_ENDPOINT, Verdict, config, format_ns, interleaved_median, params, recorded_response,
-    replay,
+    GOOD_BASIC, NOT_MEASURED, Recorder, Summary, Verdict, config, format_ns, interleaved_median,
+    oauth2_client, oauth2_request, params, recorded_response, replay,
 };
 use logto_m2m_proto::TokenRequest;
 use logto_m2m_proto::http::{Request, Response, header};
-use oauth2::basic::{BasicClient, BasicTokenType};
-use oauth2::{ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
+use oauth2::TokenResponse;
+use oauth2::basic::BasicTokenType;
 
 const SAMPLE_SIZE: usize = 20;
 /// The target: ours at least this many times faster than oauth2.
@@ -57,26 +56,10 @@ impl std::error::Error for Refused {}
 
 fn main() {
     let recorder = Recorder::new(SAMPLE_SIZE);
-    let mut criterion = Criterion::default()
-        .sample_size(SAMPLE_SIZE)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut criterion = logto_m2m_benches::criterion(SAMPLE_SIZE);
     let interleaved = bench(&mut criterion, &recorder);
     criterion.final_summary();
     summary(&recorder, interleaved).print();
-}
-
-fn oauth2_client() -> BasicClient<
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointSet,
-> {
-    BasicClient::new(ClientId::new(APP_ID.to_owned()))
-        .set_client_secret(ClientSecret::new(APP_SECRET.to_owned()))
-        .set_token_uri(TokenUrl::new(TOKEN_ENDPOINT.to_owned()).expect("a valid token URL"))
 }
 
 /// The form parameters, sorted, and the `Authorization` header of a request.
@@ -101,17 +84,13 @@ fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
 
 /// Checks that both sides send the same thing and get the same token.
 fn check_equivalence(request: &TokenRequest, response: &Response<Vec<u8>>) {
-    let client = oauth2_client();
+    let client = oauth2_client().expect("a valid token URL");
     let captured = std::sync::Mutex::new(None);
     let capture = |sent: Request<Vec<u8>>| -> Result<Response<Vec<u8>>, std::io::Error> {
         *captured.lock().expect("not poisoned") = Some(sent);
         Ok(response.clone())
     };
-    let theirs = client
-        .exchange_client_credentials()
-        .add_scope(Scope::new(SCOPES[0].to_owned()))
-        .add_scope(Scope::new(SCOPES[1].to_owned()))
-        .add_extra_param("resource", RESOURCE)
+    let theirs = oauth2_request(&client)
         .request(&capture)
         .expect("oauth2 parses the recorded answer");
     let their_request = captured
@@ -180,7 +159,7 @@ fn bench(criterion: &mut Criterion, recorder: &Recorder) -> (Option<f64>, Option
 
     // One transport closure, the same for both sides.
     let transport = replay(response);
-    let client = oauth2_client();
+    let client = oauth2_client().expect("a valid token URL");
     let params = params();
 
     let ours = || {
@@ -199,12 +178,7 @@ fn bench(criterion: &mut Criterion, recorder: &Recorder) -> (Option<f64>, Option
         black_box(token).ok();
     };
     let oauth2 = || {
-        let token = client
-            .exchange_client_credentials()
-            .add_scope(Scope::new(SCOPES[0].to_owned()))
-            .add_scope(Scope::new(SCOPES[1].to_owned()))
-            .add_extra_param("resource", RESOURCE)
-            .request(&transport);
+        let token = oauth2_request(&client).request(&transport);
         black_box(token).ok();
     };
 
@@ -265,12 +239,7 @@ fn bench(criterion: &mut Criterion, recorder: &Recorder) -> (Option<f64>, Option
         b.iter_custom(|iters| {
             let start = Instant::now();
             for _ in 0..iters {
-                let refused = client
-                    .exchange_client_credentials()
-                    .add_scope(Scope::new(SCOPES[0].to_owned()))
-                    .add_scope(Scope::new(SCOPES[1].to_owned()))
-                    .add_extra_param("resource", RESOURCE)
-                    .request(&refuse);
+                let refused = oauth2_request(&client).request(&refuse);
                 black_box(refused).ok();
             }
             recorder.record(OAUTH2_BUILD_ONLY, iters, start.elapsed())

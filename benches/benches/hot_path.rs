@@ -28,7 +28,7 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
 use logto_m2m::{AsyncTokenManager, BlockingTokenManager};
@@ -83,11 +83,7 @@ const REFERENCES: [(&str, &str); 2] = [
 
 fn main() {
     let recorder = Recorder::new(SAMPLE_SIZE);
-    let mut criterion = Criterion::default()
-        .sample_size(SAMPLE_SIZE)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut criterion = logto_m2m_benches::criterion(SAMPLE_SIZE);
     let interleaved = bench(&mut criterion, &recorder);
     criterion.final_summary();
     summary(&recorder, &interleaved).print();

@@ -48,11 +48,7 @@ struct Round {
 fn main() {
     let recorder = Recorder::new(SAMPLE_SIZE);
     let tally = Mutex::new(Tally::default());
-    let mut criterion = Criterion::default()
-        .sample_size(SAMPLE_SIZE)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut criterion = logto_m2m_benches::criterion(SAMPLE_SIZE);
     bench(&mut criterion, &recorder, &tally);
     criterion.final_summary();
     summary(&recorder, &tally).print();

@@ -1,5 +1,5 @@
 //! Shared pieces of the `logto-m2m` benchmarks: the recorded Logto answer and the client setup
-//! every bench uses, a recorder that keeps criterion's samples so each bench can print its own
+//! every bench uses (ours and `oauth2`'s), a recorder that keeps criterion's samples so each bench can print its own
 //! summary, a timer for work split over threads, and the summary table.
 //!
 //! The benches themselves are in `benches/` (see the README).
@@ -10,8 +10,14 @@ use std::io;
 use std::sync::{Barrier, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use criterion::Criterion;
 use logto_m2m_proto::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use logto_m2m_proto::{ClientConfig, ConfigError, TokenParams};
+use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
+use oauth2::{
+    ClientCredentialsTokenRequest, ClientId, ClientSecret, EndpointNotSet, EndpointSet, Scope,
+    TokenUrl,
+};
 
 /// The answers of a real Logto core, recorded once for every suite (`tests/fixtures/`).
 const RECORDED: &str = include_str!("../../tests/fixtures/logto-token-endpoint-responses.txt");
@@ -82,6 +88,47 @@ pub fn config() -> Result<ClientConfig, ConfigError> {
 /// The parameters of the recorded request: [`RESOURCE`] and [`SCOPES`].
 pub fn params() -> TokenParams {
     TokenParams::for_resource(RESOURCE).scopes(SCOPES)
+}
+
+/// An `oauth2` 5 client with only its token endpoint set.
+pub type Oauth2Client =
+    BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// The `oauth2` 5 client for the same app and token endpoint as [`config`] (client secret sent
+/// by HTTP Basic, its default).
+///
+/// # Errors
+///
+/// None in practice: [`TOKEN_ENDPOINT`] is a valid URL.
+pub fn oauth2_client() -> Result<Oauth2Client, oauth2::url::ParseError> {
+    Ok(BasicClient::new(ClientId::new(APP_ID.to_owned()))
+        .set_client_secret(ClientSecret::new(APP_SECRET.to_owned()))
+        .set_token_uri(TokenUrl::new(TOKEN_ENDPOINT.to_owned())?))
+}
+
+/// `oauth2`'s client-credentials request with the same parameters as [`params`], built afresh as
+/// `oauth2` builds it for each exchange; `.request(&transport)` sends it. Inlined, so the timed
+/// `oauth2` code is the same as if it were written out in the bench.
+#[inline]
+pub fn oauth2_request(
+    client: &Oauth2Client,
+) -> ClientCredentialsTokenRequest<'_, BasicErrorResponse, BasicTokenResponse> {
+    client
+        .exchange_client_credentials()
+        .add_scope(Scope::new(SCOPES[0].to_owned()))
+        .add_scope(Scope::new(SCOPES[1].to_owned()))
+        .add_extra_param("resource", RESOURCE)
+}
+
+/// Criterion as every timed bench here runs it: `sample_size` samples after a 1 s warm-up, 3 s of
+/// measurement, then the command line's options (`--test`, filters) on top.
+#[must_use]
+pub fn criterion(sample_size: usize) -> Criterion {
+    Criterion::default()
+        .sample_size(sample_size)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args()
 }
 
 /// Runs `threads` threads that each call `setup` (untimed), wait for each other, then run what it
