@@ -14,10 +14,18 @@ pub fn redacted<B: AsRef<[u8]>>(request: &Request<B>) -> Redacted<'_, B> {
     Redacted { request }
 }
 
-/// A request printed with its secrets redacted; see [`redacted`].
-#[derive(Debug)]
+/// A request printed with its secrets redacted; see [`redacted`]. `Debug` prints the same
+/// redacted text (the request's own `Debug` would show the body, secret and all).
 pub struct Redacted<'a, B> {
     request: &'a Request<B>,
+}
+
+impl<B: AsRef<[u8]>> fmt::Debug for Redacted<'_, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Redacted")
+            .field(&format_args!("{self}"))
+            .finish()
+    }
 }
 
 impl<B: AsRef<[u8]>> fmt::Display for Redacted<'_, B> {
@@ -27,7 +35,7 @@ impl<B: AsRef<[u8]>> fmt::Display for Redacted<'_, B> {
         for (name, value) in request.headers() {
             let secret = value.is_sensitive() || name == http::header::AUTHORIZATION;
             match value.to_str() {
-                Ok(_) if secret => writeln!(f, "{name}: [redacted]")?,
+                _ if secret => writeln!(f, "{name}: [redacted]")?,
                 Ok(text) => writeln!(f, "{name}: {text}")?,
                 Err(_) => writeln!(f, "{name}: <{} bytes>", value.len())?,
             }

@@ -74,8 +74,9 @@ impl Ticket {
     }
 }
 
-/// A request for the caller to send, with its ticket. Its `Debug` shows the request line and the
-/// body's length only: with `client_secret_post` the body holds the app secret.
+/// A request for the caller to send, with its ticket. Its `Debug` shows the request line only:
+/// with `client_secret_post` the body holds the app secret (and its length would tell the
+/// secret's).
 #[must_use = "the request must be sent and its outcome handed back"]
 pub struct Fetch {
     /// Hand this back with the outcome.
@@ -90,7 +91,6 @@ impl std::fmt::Debug for Fetch {
             .field("ticket", &self.ticket)
             .field("method", self.request.method())
             .field("uri", self.request.uri())
-            .field("body_bytes", &self.request.body().len())
             .finish_non_exhaustive()
     }
 }

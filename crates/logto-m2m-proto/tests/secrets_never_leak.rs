@@ -12,15 +12,26 @@ use logto_m2m_proto::{
 const SECRET: &str = "CANARY-SECRET-7f3a";
 const TOKEN: &str = "CANARY-TOKEN-91bc";
 
+/// `value` as `Debug` prints a byte slice, without the brackets: `67, 65, ..`.
+fn as_debug_bytes(value: &str) -> String {
+    let printed = format!("{:?}", value.as_bytes());
+    printed
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned()
+}
+
 fn assert_clean(what: &str, printed: &str) {
-    assert!(
-        !printed.contains(SECRET),
-        "{what} leaks the secret: {printed}"
-    );
-    assert!(
-        !printed.contains(TOKEN),
-        "{what} leaks the token: {printed}"
-    );
+    for (name, canary) in [("secret", SECRET), ("token", TOKEN)] {
+        assert!(
+            !printed.contains(canary),
+            "{what} leaks the {name}: {printed}"
+        );
+        assert!(
+            !printed.contains(&as_debug_bytes(canary)),
+            "{what} shows the {name}'s bytes: {printed}"
+        );
+    }
 }
 
 fn assert_debug_clean(what: &str, value: &dyn std::fmt::Debug) {
@@ -61,17 +72,12 @@ fn no_public_type_or_error_prints_a_secret_or_a_token() {
         assert_debug_clean("TokenKey", request.key());
         let http = request.to_http();
         assert_clean("redacted request", &redacted(&http).to_string());
+        assert_debug_clean("redacted request", &redacted(&http));
         // The request the state machine hands out, with the body (the secret, with Post) inside.
         let mut cache = TokenCache::default();
         let poll = cache.poll(&request, Instant::now());
         assert!(matches!(poll, Poll::Fetch(_)));
         assert_debug_clean("Poll::Fetch", &poll);
-        let secret_bytes = format!("{:?}", SECRET.as_bytes());
-        let secret_bytes = secret_bytes.trim_start_matches('[').trim_end_matches(']');
-        assert!(
-            !format!("{poll:?}").contains(secret_bytes),
-            "Poll::Fetch shows the secret's bytes"
-        );
         if method == ClientAuthMethod::Basic {
             assert_debug_clean("http::Request (Basic)", &http);
         }
@@ -164,4 +170,37 @@ fn no_public_type_or_error_prints_a_secret_or_a_token() {
     // Discovery never holds the secret, so there is nothing to scrub; it must not invent one either.
     assert_debug_clean("Discovery", &discovery);
     let _ = discovery.parse_response(&echo, SystemTime::now());
+}
+
+/// The length of a secret is a secret too: what is printed of a request, a pending fetch or the
+/// redacted request must not change with it.
+#[test]
+fn nothing_printed_tells_the_length_of_the_secret() {
+    let now = Instant::now();
+    let printed = |secret: &str, method| {
+        let config = ClientConfig::builder("https://t.logto.app", "app", secret)
+            .auth_method(method)
+            .build()
+            .unwrap();
+        let request = TokenRequest::new(
+            &config,
+            TokenParams::for_resource("https://api.example.com").scope("a"),
+        )
+        .unwrap();
+        let poll = TokenCache::default().poll(&request, now);
+        let http = request.to_http();
+        [
+            format!("{request:?}"),
+            format!("{poll:?}"),
+            redacted(&http).to_string(),
+            format!("{:?}", redacted(&http)),
+        ]
+    };
+    for method in [ClientAuthMethod::Basic, ClientAuthMethod::Post] {
+        assert_eq!(
+            printed("short", method),
+            printed("a-much-longer-secret-of-another-length", method),
+            "{method:?}"
+        );
+    }
 }
