@@ -4,10 +4,12 @@ use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request};
 use zeroize::Zeroizing;
 
+use crate::sensitive_header::sensitive_header_value;
 use crate::token::{Token, TokenType};
 
 /// The `Authorization` value for `token`: `Bearer <token>` (or `DPoP <token>` for a DPoP token),
-/// marked sensitive so that `Debug` hides it and HTTP/2 never indexes it.
+/// marked sensitive so that `Debug` hides it and HTTP/2 never indexes it, and zeroized when the
+/// request that carries it is dropped.
 pub(crate) fn authorization_value(token: &Token) -> HeaderValue {
     let scheme = match token.token_type() {
         TokenType::DPoP => "DPoP ",
@@ -20,9 +22,7 @@ pub(crate) fn authorization_value(token: &Token) -> HeaderValue {
     value.push_str(token.access_token().expose_secret());
     // A token with bytes that a header cannot carry was refused by the parser; an empty value is
     // the safe fallback (the resource server answers 401).
-    let mut header = HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""));
-    header.set_sensitive(true);
-    header
+    sensitive_header_value(value).unwrap_or_else(|| HeaderValue::from_static(""))
 }
 
 /// Sets `Authorization: Bearer <token>` on `request`, replacing any `Authorization` it had.

@@ -56,6 +56,7 @@ mod response;
 mod retry_after;
 mod scopes;
 mod secret;
+mod sensitive_header;
 pub mod state_machine;
 mod success_body;
 mod token;

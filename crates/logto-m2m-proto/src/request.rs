@@ -13,6 +13,7 @@ use crate::error::{ConfigError, Error};
 use crate::key::TokenKey;
 use crate::params::TokenParams;
 use crate::response::parse_token_response;
+use crate::sensitive_header::sensitive_header_value;
 use crate::token::Token;
 
 /// The `User-Agent` sent with every request: this crate's name and version.
@@ -29,17 +30,15 @@ pub struct TokenRequest {
     encoded: Encoded,
 }
 
-/// What every attempt sends, encoded once: the form body, the `Authorization: Basic` value and the
-/// other headers. The body and the Basic value may hold the app secret, so both are zeroized on
-/// drop and `Debug` shows neither (nor their lengths, which would tell the secret's).
+/// What every attempt sends, encoded once: the form body and the headers, the `Authorization:
+/// Basic` value among them. Both may hold the app secret: the body is zeroized on drop, the Basic
+/// value when its last clone is dropped (each attempt's request shares it), and `Debug` shows
+/// neither (nor their lengths, which would tell the secret's).
 #[derive(Clone)]
 struct Encoded {
     body: Zeroizing<Vec<u8>>,
     /// The `scope` value sent (empty when no scope is asked for).
     scope: String,
-    basic_authorization: Option<Zeroizing<String>>,
-    /// The headers without a secret; with `client_secret_basic`, an empty `Authorization` holds the
-    /// header's place, so that each attempt sets its value without growing the map.
     headers: HeaderMap,
 }
 
@@ -64,7 +63,6 @@ impl Encoded {
         for (name, value) in &params.extra {
             form.append_pair(name, value);
         }
-        let basic = config.auth_method() == ClientAuthMethod::Basic;
         let mut headers = HeaderMap::with_capacity(4);
         headers.insert(
             CONTENT_TYPE,
@@ -72,14 +70,16 @@ impl Encoded {
         );
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-        if basic {
-            headers.insert(AUTHORIZATION, HeaderValue::from_static(""));
+        if config.auth_method() == ClientAuthMethod::Basic {
+            // "Basic " and base64 are visible ASCII: always a valid header value.
+            let basic = basic_authorization(config.app_id(), config.app_secret());
+            if let Some(value) = sensitive_header_value(basic) {
+                headers.insert(AUTHORIZATION, value);
+            }
         }
         Self {
             body: Zeroizing::new(form.finish().into_bytes()),
             scope,
-            basic_authorization: basic
-                .then(|| basic_authorization(config.app_id(), config.app_secret())),
             headers,
         }
     }
@@ -154,17 +154,7 @@ impl TokenRequest {
         let mut request = Request::new(self.encoded.body.to_vec());
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.config.token_endpoint_uri().clone();
-        let mut headers = self.encoded.headers.clone();
-        if let Some(basic) = &self.encoded.basic_authorization {
-            // "Basic " and base64 are visible ASCII: always a valid header value.
-            if let Ok(mut value) = HeaderValue::from_str(basic) {
-                value.set_sensitive(true);
-                headers.insert(AUTHORIZATION, value);
-            } else {
-                headers.remove(AUTHORIZATION);
-            }
-        }
-        *request.headers_mut() = headers;
+        *request.headers_mut() = self.encoded.headers.clone();
         request
     }
 
