@@ -38,7 +38,7 @@ use logto_m2m_benches::{
 };
 
 const SAMPLE_SIZE: usize = 20;
-/// Target: at most this many nanoseconds per `TokenSource::token()` on one thread.
+/// Target: at most this many nanoseconds per call of a targeted path on one thread.
 const TARGET_NS: f64 = 50.0;
 /// Target: two threads get at least this many times the one-thread throughput.
 const TARGET_SCALING: f64 = 1.8;
@@ -69,10 +69,10 @@ const PATHS: [(&str, &str, bool); 6] = [
         false,
     ),
 ];
-/// Reference rows: a clock read (nothing shared: the control for how far two threads can scale on
-/// this machine at all), and an `Arc` clone + drop of one shared `Arc`.
-/// The reference whose scaling is measured interleaved too.
+/// The reference whose scaling is measured interleaved too: a clock read shares nothing, so it
+/// shows how far two threads can scale on this machine at all.
 const CONTROL: &str = "instant_now";
+/// Reference rows: the clock read, and an `Arc` clone + drop of one shared `Arc`.
 const REFERENCES: [(&str, &str); 2] = [
     ("instant_now", "reference: Instant::now() (nothing shared)"),
     (
@@ -104,6 +104,29 @@ fn current_thread_runtime() -> tokio::runtime::Runtime {
 
 /// What one thread runs: built in the thread for a number of calls, then timed.
 type Run<'a> = Box<dyn FnOnce() + 'a>;
+
+/// A thread's run of `iters` calls of `call` on `state` (the thread's own clone of a source or a
+/// manager).
+fn repeated<'a, S: 'a, R>(iters: u64, state: S, call: impl Fn(&S) -> R + 'a) -> Run<'a> {
+    Box::new(move || {
+        for _ in 0..iters {
+            black_box(call(&state));
+        }
+    })
+}
+
+/// A thread's run of `iters` awaited calls of `call` on `state`, in one `block_on` of the thread's
+/// own current-thread runtime.
+fn awaited<'a, S: 'a, R>(iters: u64, state: S, call: impl AsyncFn(&S) -> R + 'a) -> Run<'a> {
+    let runtime = current_thread_runtime();
+    Box::new(move || {
+        runtime.block_on(async {
+            for _ in 0..iters {
+                black_box(call(&state).await);
+            }
+        });
+    })
+}
 /// Builds a thread's [`Run`] of `iters` calls.
 type Setup<'a> = Box<dyn Fn(u64) -> Run<'a> + Sync + 'a>;
 
@@ -177,87 +200,48 @@ fn bench(criterion: &mut Criterion, recorder: &Recorder) -> HashMap<&'static str
         (
             "blocking_source_lend",
             Box::new(|iters| {
-                let source = blocking_source.clone();
-                Box::new(move || {
-                    for _ in 0..iters {
-                        black_box(source.with_token(|token| {
-                            black_box(token.access_token().expose_secret().len())
-                        }))
-                        .ok();
-                    }
+                repeated(iters, blocking_source.clone(), |source| {
+                    source.with_token(|token| black_box(token.access_token().expose_secret().len()))
                 })
             }),
         ),
         (
             "async_source_lend",
             Box::new(|iters| {
-                let source = async_source.clone();
-                let runtime = current_thread_runtime();
-                Box::new(move || {
-                    runtime.block_on(async {
-                        for _ in 0..iters {
-                            black_box(
-                                source
-                                    .with_token(|token| {
-                                        black_box(token.access_token().expose_secret().len())
-                                    })
-                                    .await,
-                            )
-                            .ok();
-                        }
-                    });
+                awaited(iters, async_source.clone(), async |source| {
+                    source
+                        .with_token(|token| black_box(token.access_token().expose_secret().len()))
+                        .await
                 })
             }),
         ),
         (
             "blocking_source",
-            Box::new(|iters| {
-                let source = blocking_source.clone();
-                Box::new(move || {
-                    for _ in 0..iters {
-                        black_box(source.token()).ok();
-                    }
-                })
-            }),
+            Box::new(|iters| repeated(iters, blocking_source.clone(), |source| source.token())),
         ),
         (
             "async_source",
             Box::new(|iters| {
-                let source = async_source.clone();
-                let runtime = current_thread_runtime();
-                Box::new(move || {
-                    runtime.block_on(async {
-                        for _ in 0..iters {
-                            black_box(source.token().await).ok();
-                        }
-                    });
+                awaited(iters, async_source.clone(), async |source| {
+                    source.token().await
                 })
             }),
         ),
         (
             "blocking_manager",
             Box::new(|iters| {
-                let manager = blocking.clone();
                 let request = &blocking_request;
-                Box::new(move || {
-                    for _ in 0..iters {
-                        black_box(manager.token(request)).ok();
-                    }
+                repeated(iters, blocking.clone(), move |manager| {
+                    manager.token(request)
                 })
             }),
         ),
         (
             "async_manager",
             Box::new(|iters| {
-                let manager = asynchronous.clone();
                 let request = &async_request;
-                let runtime = current_thread_runtime();
-                Box::new(move || {
-                    runtime.block_on(async {
-                        for _ in 0..iters {
-                            black_box(manager.token(request).await).ok();
-                        }
-                    });
+                awaited(iters, asynchronous.clone(), async move |manager| {
+                    manager.token(request).await
                 })
             }),
         ),
@@ -265,24 +249,11 @@ fn bench(criterion: &mut Criterion, recorder: &Recorder) -> HashMap<&'static str
         // machine lets two threads run at once.
         (
             "instant_now",
-            Box::new(|iters| {
-                Box::new(move || {
-                    for _ in 0..iters {
-                        black_box(Instant::now());
-                    }
-                })
-            }),
+            Box::new(|iters| repeated(iters, (), |()| Instant::now())),
         ),
         (
             "arc_clone_drop",
-            Box::new(|iters| {
-                let shared = &shared;
-                Box::new(move || {
-                    for _ in 0..iters {
-                        drop(black_box(Arc::clone(shared)));
-                    }
-                })
-            }),
+            Box::new(|iters| repeated(iters, &shared, |shared| Arc::clone(shared))),
         ),
     ];
 

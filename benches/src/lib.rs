@@ -1,6 +1,6 @@
 //! Shared pieces of the `logto-m2m` benchmarks: the recorded Logto answer and the client setup
-//! every bench uses (ours and `oauth2`'s), a recorder that keeps criterion's samples so each bench can print its own
-//! summary, a timer for work split over threads, and the summary table.
+//! every bench uses (ours and `oauth2`'s), a recorder that keeps criterion's samples so each bench
+//! can print its own summary, a timer for work split over threads, and the summary table.
 //!
 //! The benches themselves are in `benches/` (see the README).
 

@@ -50,21 +50,16 @@ impl SnapshotCell {
     /// `changes`: a token with until when it holds, or (`None`) a token that must not be reused
     /// without asking again.
     pub(crate) fn remember(&self, token: &Arc<Token>, fresh_until: Option<Instant>, changes: u64) {
-        match fresh_until {
-            Some(until) => self.store(Arc::clone(token), until, changes),
-            None => self.clear(),
-        }
+        self.0.store(fresh_until.map(|fresh_until| {
+            Arc::new(Snapshot {
+                token: Arc::clone(token),
+                fresh_until,
+                changes,
+            })
+        }));
     }
 
-    /// Remembers the state machine's answer, asked after the change count was `changes`.
-    pub(crate) fn store(&self, token: Arc<Token>, fresh_until: Instant, changes: u64) {
-        self.0.store(Some(Arc::new(Snapshot {
-            token,
-            fresh_until,
-            changes,
-        })));
-    }
-
+    /// Forgets the remembered token: the next call asks the manager.
     pub(crate) fn clear(&self) {
         self.0.store(None);
     }
