@@ -51,13 +51,7 @@ impl Error {
             Self::Config(_) => ErrorKind::Misuse,
             Self::Server(e) => e.kind(),
             Self::InvalidResponse(_) => ErrorKind::InvalidResponse,
-            Self::Transport(e) => {
-                if e.kind().is_retryable() {
-                    ErrorKind::Transient
-                } else {
-                    ErrorKind::Misuse
-                }
-            }
+            Self::Transport(e) => e.kind().error_kind(),
         }
     }
 
@@ -77,13 +71,27 @@ impl Error {
         }
     }
 
-    /// How long the server asked us to wait (`Retry-After`), if it did.
+    /// How long the server asked us to wait (`Retry-After`), if it did: the delay the state
+    /// machine honours, that is the server's value cut to
+    /// [`CachePolicy::retry_after_max`](crate::CachePolicy::retry_after_max) (1 h by default) for
+    /// an error it recorded. The raw value of a server error parsed outside the state machine is
+    /// in [`ServerError::retry_after`].
     #[must_use]
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Server(e) => e.retry_after(),
             _ => None,
         }
+    }
+
+    /// This error with its `Retry-After` delay cut to `max`: what the state machine records, so
+    /// that [`retry_after`](Self::retry_after) says how long it will actually wait.
+    #[must_use]
+    pub(crate) fn with_retry_after_capped(mut self, max: Duration) -> Self {
+        if let Self::Server(server) = &mut self {
+            server.retry_after = server.retry_after.map(|delay| delay.min(max));
+        }
+        self
     }
 }
 
@@ -107,6 +115,11 @@ pub enum ErrorKind {
     /// The server's answer could not be used (malformed JSON, no token, bad `expires_in`): most likely
     /// a proxy or a server fault, retried with backoff.
     InvalidResponse,
+    /// The transport refused the server's answer before it reached the parser: a redirect (never
+    /// followed, it could send the secret elsewhere), a body or headers over their cap. The server's
+    /// (or a proxy's) doing, not the caller's; the same request gets the same answer, so it is not
+    /// retried on its own (the next attempt waits the negative-cache delay).
+    ResponseRefused,
 }
 
 impl ErrorKind {
@@ -498,8 +511,10 @@ pub enum TransportErrorKind {
     Timeout,
     /// The connection broke while sending or receiving.
     Io,
-    /// The answer was larger than the configured cap.
+    /// The answer's body was larger than the transport's body cap.
     BodyTooLarge,
+    /// The answer's status line and headers were larger than the transport's header cap.
+    HeadersTooLarge,
     /// The server answered with a redirect, which is never followed: following it could send the
     /// secret elsewhere.
     Redirect,
@@ -516,12 +531,28 @@ impl TransportErrorKind {
         matches!(self, Self::Connect | Self::Timeout | Self::Io | Self::Other)
     }
 
+    /// The [`ErrorKind`] of an [`Error`] with this transport failure: retryable ones are
+    /// [`Transient`](ErrorKind::Transient); an answer the transport refused (a redirect, a body or
+    /// headers over their cap) is [`ResponseRefused`](ErrorKind::ResponseRefused), the server's
+    /// doing; a request that cannot be sent as configured is [`Misuse`](ErrorKind::Misuse).
+    #[must_use]
+    pub fn error_kind(self) -> ErrorKind {
+        match self {
+            Self::BodyTooLarge | Self::HeadersTooLarge | Self::Redirect => {
+                ErrorKind::ResponseRefused
+            }
+            Self::InvalidRequest => ErrorKind::Misuse,
+            Self::Connect | Self::Timeout | Self::Io | Self::Other => ErrorKind::Transient,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Self::Connect => "connect",
             Self::Timeout => "timeout",
             Self::Io => "i/o",
-            Self::BodyTooLarge => "body too large",
+            Self::BodyTooLarge => "body over the cap",
+            Self::HeadersTooLarge => "headers over the header cap",
             Self::Redirect => "redirect refused",
             Self::InvalidRequest => "invalid request",
             Self::Other => "other",

@@ -44,25 +44,25 @@ struct Encoded {
 
 impl Encoded {
     fn new(config: &ClientConfig, params: &TokenParams) -> Self {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials");
+        let scope = params.scopes.to_wire();
+        let mut pairs: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
         if config.auth_method() == ClientAuthMethod::Post {
-            form.append_pair("client_id", config.app_id());
-            form.append_pair("client_secret", config.app_secret().expose_secret());
+            pairs.push(("client_id", config.app_id()));
+            pairs.push(("client_secret", config.app_secret().expose_secret()));
         }
         if let Some(resource) = params.resource_indicator() {
-            form.append_pair("resource", resource);
+            pairs.push(("resource", resource));
         }
         if let Some(organization_id) = params.organization_id() {
-            form.append_pair("organization_id", organization_id);
+            pairs.push(("organization_id", organization_id));
         }
-        let scope = params.scopes.to_wire();
         if !scope.is_empty() {
-            form.append_pair("scope", &scope);
+            pairs.push(("scope", &scope));
         }
         for (name, value) in &params.extra {
-            form.append_pair(name, value);
+            pairs.push((name, value));
         }
+        let body = form_body(&pairs);
         let mut headers = HeaderMap::with_capacity(4);
         headers.insert(
             CONTENT_TYPE,
@@ -78,11 +78,35 @@ impl Encoded {
             }
         }
         Self {
-            body: Zeroizing::new(form.finish().into_bytes()),
+            body,
             scope,
             headers,
         }
     }
+}
+
+/// The form body of `pairs`, written into one buffer sized for the worst case up front: growing
+/// it would free copies of the secret (with `client_secret_post`) that nothing zeroizes.
+fn form_body(pairs: &[(&str, &str)]) -> Zeroizing<Vec<u8>> {
+    let capacity = form_body_bound(pairs);
+    let mut form = form_urlencoded::Serializer::new(String::with_capacity(capacity));
+    for (name, value) in pairs {
+        form.append_pair(name, value);
+    }
+    Zeroizing::new(form.finish().into_bytes())
+}
+
+/// The longest form body `pairs` can encode to: each byte takes at most three (`%XX`), plus an `=`
+/// and an `&` per pair.
+fn form_body_bound(pairs: &[(&str, &str)]) -> usize {
+    pairs.iter().fold(0, |total: usize, (name, value)| {
+        total.saturating_add(
+            name.len()
+                .saturating_add(value.len())
+                .saturating_mul(3)
+                .saturating_add(2),
+        )
+    })
 }
 
 impl fmt::Debug for Encoded {
@@ -200,5 +224,29 @@ fn check_cloud_management_api_host(
         Err(ConfigError::ManagementApiViaCustomDomain {
             host: config.endpoint_host().to_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_body_is_written_without_ever_growing_its_buffer() {
+        // Every byte of this secret needs percent-encoding: the longest body it can make.
+        let secret = "é ü/+&=%\u{1F511}".repeat(40);
+        let pairs = [
+            ("grant_type", "client_credentials"),
+            ("client_id", "app-id"),
+            ("client_secret", secret.as_str()),
+            ("scope", "read:all write:all"),
+        ];
+        let body = form_body(&pairs);
+        // Growing would have moved the buffer to a larger one, freeing the old copy unzeroized.
+        assert_eq!(body.capacity(), form_body_bound(&pairs));
+        let expected = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        assert_eq!(body.as_slice(), expected.as_bytes());
     }
 }

@@ -184,7 +184,9 @@ impl TokenCache {
         jitter: Jitter,
         outcome: Result<Arc<Token>, Error>,
     ) -> Result<Arc<Token>, Error> {
-        let outcome = on_arrival(outcome, now, &self.policy);
+        // The error keeps the `Retry-After` the policy honours, not the server's raw value.
+        let outcome = on_arrival(outcome, now, &self.policy)
+            .map_err(|error| error.with_retry_after_capped(self.policy.retry_after_max));
         match self.slots.get_mut(ticket.key()) {
             Some(entry) => entry
                 .slot

@@ -473,7 +473,7 @@ fn backoff_doubles_to_its_cap_and_retry_after_is_honoured_up_to_its_cap() {
         panic!()
     };
     assert_eq!(retry_at, h.at(now + 3600));
-    assert_eq!(error.retry_after(), Some(Duration::from_secs(7200)));
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(3600)));
     // Jitter shortens the backoff by up to half, never lengthens it.
     let mut j = Harness::new();
     let Poll::Fetch(fetch) = j.poll(0) else {
