@@ -151,9 +151,14 @@ impl Core {
         let result = {
             let mut cache = self.lock();
             match outcome {
-                Ok(response) => {
-                    cache.handle_response(ticket, now, SystemTime::now(), jitter, &response)
-                }
+                // The body holds the token: zeroized as soon as it is parsed.
+                Ok(response) => cache.handle_response(
+                    ticket,
+                    now,
+                    SystemTime::now(),
+                    jitter,
+                    &response.map(zeroize::Zeroizing::new),
+                ),
                 Err(error) => Err(cache.handle_transport_error(ticket, now, jitter, error)),
             }
         };

@@ -34,6 +34,7 @@ mod jitter;
 mod retry;
 mod source;
 pub mod transport;
+pub mod transport_rules;
 mod url_policy;
 
 pub use asynchronous::{AsyncTokenManager, BackgroundTask, Sleep, Spawn};

@@ -66,17 +66,7 @@ impl IntoTransportError for TransportError {
 
 impl IntoTransportError for std::io::Error {
     fn transport_error_kind(&self) -> TransportErrorKind {
-        use std::io::ErrorKind as K;
-        match self.kind() {
-            K::ConnectionRefused
-            | K::NotFound
-            | K::AddrNotAvailable
-            | K::HostUnreachable
-            | K::NetworkUnreachable => TransportErrorKind::Connect,
-            K::TimedOut | K::WouldBlock => TransportErrorKind::Timeout,
-            K::InvalidInput => TransportErrorKind::InvalidRequest,
-            _ => TransportErrorKind::Io,
-        }
+        crate::transport_rules::io_error_kind(self)
     }
 }
 
