@@ -1,12 +1,8 @@
 //! The error of [`UreqTransport`](crate::UreqTransport), classified for retrying.
 
-use std::io;
-
-use logto_m2m::IntoTransportError;
+use logto_m2m::transport_rules::{self, RefusedResponse};
+use logto_m2m::{IntoTransportError, UrlRefusal};
 use logto_m2m_proto::TransportErrorKind;
-use logto_m2m_proto::http::StatusCode;
-
-use logto_m2m::UrlRefusal;
 
 /// Why a [`UreqTransport`](crate::UreqTransport) exchange produced no usable response.
 ///
@@ -46,28 +42,14 @@ pub enum UreqTransportError {
     /// receiving.
     #[error("i/o failure: {0}")]
     Io(#[source] ureq::Error),
-    /// The response (body or headers) was larger than the cap; reading stopped at the cap.
-    #[error("response larger than the {limit}-byte cap")]
-    BodyTooLarge {
-        /// The cap that was exceeded, in bytes.
-        limit: u64,
-    },
-    /// The server answered with a redirect (3xx), which is never followed: following it could send
-    /// the app secret to another host.
-    #[error("refusing to follow a redirect ({status}) to {location:?}")]
-    Redirect {
-        /// The redirect's status.
-        status: StatusCode,
-        /// Its `Location` header, if it had a readable one (cut to a few hundred characters).
-        location: Option<String>,
-    },
+    /// The server's answer was refused: a redirect (never followed), a body over the body cap,
+    /// or a status line and headers over the header cap. The server's doing, never retried.
+    #[error(transparent)]
+    Refused(#[from] RefusedResponse),
     /// Any other ureq failure.
     #[error("ureq failed: {0}")]
     Other(#[source] ureq::Error),
 }
-
-/// The longest `Location` kept in a [`UreqTransportError::Redirect`].
-const MAX_LOCATION_CHARS: usize = 512;
 
 impl UreqTransportError {
     pub(crate) fn refused(refusal: UrlRefusal) -> Self {
@@ -84,22 +66,13 @@ impl UreqTransportError {
         }
     }
 
-    pub(crate) fn redirect(status: StatusCode, location: Option<&str>) -> Self {
-        Self::Redirect {
-            status,
-            location: location.map(|l| l.chars().take(MAX_LOCATION_CHARS).collect()),
-        }
-    }
-
     /// Sorts a ureq error into the variant that says how it is retried.
     pub(crate) fn from_ureq(error: ureq::Error) -> Self {
         use ureq::Error as E;
         match error {
             E::Timeout(_) => Self::Timeout(error),
-            E::BodyExceedsLimit(limit) => Self::BodyTooLarge { limit },
-            E::LargeResponseHeader(_, limit) => Self::BodyTooLarge {
-                limit: u64::try_from(limit).unwrap_or(u64::MAX),
-            },
+            E::BodyExceedsLimit(limit) => RefusedResponse::BodyTooLarge { limit }.into(),
+            E::LargeResponseHeader(_, limit) => RefusedResponse::headers_too_large(limit).into(),
             E::HostNotFound
             | E::ConnectionFailed
             | E::ConnectProxyFailed(_)
@@ -115,13 +88,9 @@ impl UreqTransportError {
             {
                 Self::Connect(error)
             }
-            E::Io(ref io) => match io.kind() {
-                io::ErrorKind::ConnectionRefused
-                | io::ErrorKind::NotFound
-                | io::ErrorKind::AddrNotAvailable
-                | io::ErrorKind::HostUnreachable
-                | io::ErrorKind::NetworkUnreachable => Self::Connect(error),
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Self::Timeout(error),
+            E::Io(ref io) => match transport_rules::io_error_kind(io) {
+                TransportErrorKind::Connect => Self::Connect(error),
+                TransportErrorKind::Timeout => Self::Timeout(error),
                 _ => Self::Io(error),
             },
             E::Protocol(_) => Self::Io(error),
@@ -147,8 +116,7 @@ impl IntoTransportError for UreqTransportError {
             Self::Connect(_) => TransportErrorKind::Connect,
             Self::Timeout(_) => TransportErrorKind::Timeout,
             Self::Io(_) => TransportErrorKind::Io,
-            Self::BodyTooLarge { .. } => TransportErrorKind::BodyTooLarge,
-            Self::Redirect { .. } => TransportErrorKind::Redirect,
+            Self::Refused(refused) => refused.kind(),
             Self::Other(_) => TransportErrorKind::Other,
         }
     }

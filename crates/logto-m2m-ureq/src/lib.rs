@@ -5,6 +5,22 @@
 //! (OAuth error bodies must reach the parser), enforces a connect timeout, an overall timeout and a
 //! response-size cap while reading, and reuses connections.
 //!
+//! # Logging: keep `ureq_proto` at `debug` or below
+//!
+//! At `trace` level, ureq's protocol crate (log target `ureq_proto`) hex-dumps every request and
+//! response, 16 bytes a line: the `Authorization: Basic` credentials, a `client_secret_post` body
+//! and the access token included. Neither ureq nor this transport can switch it off, and a library
+//! cannot filter your logger. Add `ureq_proto=debug` (or `ureq_proto=off`) to your filter whatever
+//! else is at `trace`: `RUST_LOG=trace,ureq_proto=debug` with `env_logger`, or the same directive
+//! in `tracing_subscriber::EnvFilter` when `log` records reach `tracing`. ureq's own records
+//! (target `ureq`) redact these headers and log no body.
+//!
+//! # Proxies
+//!
+//! None unless configured with [`UreqTransportBuilder::proxy`]: `HTTP_PROXY`, `HTTPS_PROXY` and
+//! `ALL_PROXY` are ignored, so that a variable set for other programs cannot send the credentials
+//! through a proxy.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //!
@@ -32,8 +48,8 @@ mod transport;
 pub use error::UreqTransportError;
 pub use manager::{token_manager, token_manager_for, token_manager_from_env};
 pub use transport::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, UreqTransport,
-    UreqTransportBuilder,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT,
+    UreqTransport, UreqTransportBuilder,
 };
 /// The ureq version this transport is built on, for inspecting the errors it wraps.
 pub use ureq;

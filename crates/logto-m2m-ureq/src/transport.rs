@@ -1,10 +1,12 @@
 //! [`UreqTransport`] and its builder.
 
-use std::io::Read;
 use std::time::Duration;
 
 use logto_m2m::BlockingTransport;
+use logto_m2m::transport_rules::{BodyBuffer, ReadBodyError};
+pub use logto_m2m::transport_rules::{DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_RESPONSE_BYTES};
 use logto_m2m_proto::http::{Request, Response};
+use zeroize::Zeroizing;
 
 use crate::error::UreqTransportError;
 
@@ -13,8 +15,6 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default overall timeout for one exchange, from the first DNS lookup to the last body byte:
 /// 10 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The default cap on a response body: 64 KiB, far more than any token response.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// A blocking [`BlockingTransport`] over one shared [`ureq::Agent`].
 ///
@@ -24,11 +24,22 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// - Error statuses (4xx, 5xx) come back as responses, so OAuth error bodies reach the parser.
 /// - Redirects are never followed: a 3xx is a [`UreqTransportError::Redirect`].
 /// - A connect timeout and an overall timeout (both 10 s by default).
-/// - The response body is capped (64 KiB by default) while it is read: at most the cap and one
-///   more byte are read, so an endless body costs no more memory than the cap.
+/// - The response body is capped (64 KiB by default) while it is read: reading stops at the first
+///   chunk past the cap, so an endless body costs no more memory than the cap. The status line
+///   and headers have a cap of their own (64 KiB by default).
 /// - Connections are pooled and reused; clones share the pool.
-/// - Proxies come from the usual environment variables (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`...),
-///   as ureq does by default.
+/// - No proxy unless one is configured with [`UreqTransportBuilder::proxy`]: the proxy
+///   environment variables (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`...) are ignored, so that no
+///   variable set for other programs can route the credentials through a proxy.
+/// - The request body (which holds the app secret with `client_secret_post`) and the buffer the
+///   response body is read into are zeroized once done with. Copies inside ureq's and rustls'
+///   own buffers are not (see the crate documentation).
+///
+/// # Logging
+///
+/// At `trace` level, ureq's protocol crate (log target `ureq_proto`) hex-dumps every request and
+/// response, the `Authorization: Basic` credentials and the access token included. Keep
+/// `ureq_proto` at `debug` or below (`RUST_LOG=...,ureq_proto=debug`); see the crate documentation.
 #[derive(Debug, Clone)]
 pub struct UreqTransport {
     agent: ureq::Agent,
@@ -65,32 +76,17 @@ impl UreqTransport {
         &self,
         response: Response<ureq::Body>,
     ) -> Result<Response<Vec<u8>>, UreqTransportError> {
-        let (parts, mut body) = response.into_parts();
-        if parts.status.is_redirection() {
-            let location = parts
-                .headers
-                .get(logto_m2m_proto::http::header::LOCATION)
-                .and_then(|value| value.to_str().ok());
-            return Err(UreqTransportError::redirect(parts.status, location));
-        }
-        let cap = u64::try_from(self.max_response_bytes).unwrap_or(u64::MAX);
-        // A declared length over the cap is refused before reading anything.
-        let declared = body.content_length();
-        if declared.is_some_and(|len| len > cap) {
-            return Err(UreqTransportError::BodyTooLarge { limit: cap });
-        }
-        // Pre-size for the declared length, which is within the cap.
-        let capacity = declared
-            .and_then(|len| usize::try_from(len).ok())
-            .unwrap_or(0);
-        let mut bytes = Vec::with_capacity(capacity);
-        // The limit reads at most `cap + 1` bytes and fails on the extra one.
-        body.with_config()
-            .limit(cap)
-            .reader()
-            .read_to_end(&mut bytes)
-            .map_err(|e| UreqTransportError::from_ureq(ureq::Error::from(e)))?;
-        Ok(Response::from_parts(parts, bytes))
+        let (head, mut body) = response.into_parts();
+        let mut buffer =
+            BodyBuffer::for_head(&head, body.content_length(), self.max_response_bytes)?;
+        // The cap is the buffer's; ureq's own limit (10 MB by default) is lifted.
+        let reader = body.with_config().limit(u64::MAX).reader();
+        buffer.read_from(reader).map_err(|e| match e {
+            ReadBodyError::Refused(refused) => UreqTransportError::Refused(refused),
+            ReadBodyError::Read(e) => UreqTransportError::from_ureq(ureq::Error::from(e)),
+            _ => UreqTransportError::Io(ureq::Error::from(std::io::Error::other(e))),
+        })?;
+        Ok(buffer.into_response(head))
     }
 }
 
@@ -106,10 +102,14 @@ impl BlockingTransport for UreqTransport {
     fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, UreqTransportError> {
         logto_m2m::check_url(request.uri(), self.allow_insecure_http)
             .map_err(UreqTransportError::refused)?;
+        // ureq is lent the body and this one copy is zeroized after sending: it may hold the secret.
+        let (head, body) = request.into_parts();
+        let body = Zeroizing::new(body);
         let response = self
             .agent
-            .run(request)
+            .run(Request::from_parts(head, body.as_slice()))
             .map_err(UreqTransportError::from_ureq)?;
+        drop(body);
         self.read_response(response)
     }
 }
@@ -121,7 +121,9 @@ pub struct UreqTransportBuilder {
     connect_timeout: Duration,
     timeout: Duration,
     max_response_bytes: usize,
+    max_header_bytes: usize,
     allow_insecure_http: bool,
+    proxy: Option<ureq::Proxy>,
 }
 
 impl Default for UreqTransportBuilder {
@@ -130,7 +132,9 @@ impl Default for UreqTransportBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             allow_insecure_http: false,
+            proxy: None,
         }
     }
 }
@@ -149,10 +153,28 @@ impl UreqTransportBuilder {
         self
     }
 
-    /// The largest response body accepted, in bytes; a larger one is a
-    /// [`UreqTransportError::BodyTooLarge`]. Default: 64 KiB.
+    /// The largest response body accepted, in bytes; a larger one is refused
+    /// ([`RefusedResponse::BodyTooLarge`](logto_m2m::transport_rules::RefusedResponse)). Default:
+    /// 64 KiB.
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.max_response_bytes = bytes;
+        self
+    }
+
+    /// The largest status line and headers accepted, in bytes; larger ones are refused
+    /// ([`RefusedResponse::HeadersTooLarge`](logto_m2m::transport_rules::RefusedResponse)).
+    /// Default: 64 KiB.
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        self.max_header_bytes = bytes;
+        self
+    }
+
+    /// Sends every request through this proxy. Default: none, whatever the environment says
+    /// (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` are ignored). To follow the environment on
+    /// purpose, pass [`ureq::Proxy::try_from_env`]'s proxy. Through a plain-`http` proxy, the
+    /// app secret of a plain-`http` request travels to the proxy in clear.
+    pub fn proxy(mut self, proxy: ureq::Proxy) -> Self {
+        self.proxy = Some(proxy);
         self
     }
 
@@ -171,6 +193,9 @@ impl UreqTransportBuilder {
             .max_redirects(0)
             .timeout_connect(Some(self.connect_timeout))
             .timeout_global(Some(self.timeout))
+            .max_response_header_size(self.max_header_bytes)
+            // `None` unless configured: ureq's default reads the proxy environment variables.
+            .proxy(self.proxy)
             .build()
             .new_agent();
         UreqTransport {

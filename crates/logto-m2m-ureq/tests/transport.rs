@@ -11,6 +11,7 @@ mod support;
 
 use std::time::Duration;
 
+use logto_m2m::transport_rules::RefusedResponse;
 use logto_m2m::{BlockingTransport, IntoTransportError};
 use logto_m2m_proto::TransportErrorKind;
 use logto_m2m_proto::http::StatusCode;
@@ -132,7 +133,10 @@ fn endless_chunked_body_stops_at_the_cap() {
     let error = send(&transport, &server.url("/oidc/token")).unwrap_err();
 
     assert!(
-        matches!(error, UreqTransportError::BodyTooLarge { limit: 65_536 }),
+        matches!(
+            error,
+            UreqTransportError::Refused(RefusedResponse::BodyTooLarge { limit: 65_536 })
+        ),
         "{error:?}"
     );
     assert_eq!(
@@ -153,7 +157,10 @@ fn declared_fifty_mebibytes_is_refused_without_reading_them() {
     let error = send(&UreqTransport::new(), &server.url("/oidc/token")).unwrap_err();
 
     assert!(
-        matches!(error, UreqTransportError::BodyTooLarge { .. }),
+        matches!(
+            error,
+            UreqTransportError::Refused(RefusedResponse::BodyTooLarge { .. })
+        ),
         "{error:?}"
     );
     let written = server.flood_written(WAIT).expect("the flood ended");
@@ -220,10 +227,10 @@ fn redirects_are_refused_and_not_followed() {
         let error = send(&UreqTransport::new(), &server.url("/oidc/token")).unwrap_err();
 
         match &error {
-            UreqTransportError::Redirect {
+            UreqTransportError::Refused(RefusedResponse::Redirect {
                 status: got,
                 location: Some(got_location),
-            } => {
+            }) => {
                 assert_eq!(got.as_u16().to_string(), status[..3]);
                 assert_eq!(got_location, &location);
             }
@@ -327,4 +334,139 @@ fn builder_settings_are_kept() {
         logto_m2m_ureq::DEFAULT_MAX_RESPONSE_BYTES
     );
     assert!(!default.allows_insecure_http());
+}
+
+#[test]
+fn headers_over_the_header_cap_are_refused_as_headers_not_body() {
+    let padding = "p".repeat(8 * 1024);
+    let server = TestServer::always(&response(
+        "200 OK",
+        &[
+            ("x-padding", padding.as_str()),
+            ("content-type", "application/json"),
+        ],
+        TOKEN_JSON,
+    ));
+    let transport = UreqTransport::builder().max_header_bytes(4 * 1024).build();
+
+    let error = send(&transport, &server.url("/oidc/token")).unwrap_err();
+
+    assert!(
+        matches!(
+            error,
+            UreqTransportError::Refused(RefusedResponse::HeadersTooLarge { limit: 4096 })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.transport_error_kind(),
+        TransportErrorKind::HeadersTooLarge
+    );
+    let error = error.into_transport_error();
+    assert_eq!(
+        logto_m2m_proto::Error::Transport(error).kind(),
+        logto_m2m_proto::ErrorKind::ResponseRefused
+    );
+}
+
+#[test]
+fn a_refused_body_is_the_servers_doing_not_misuse() {
+    let server = TestServer::start(|_| Reply::Flood { chunked: true });
+    let error = send(&UreqTransport::new(), &server.url("/oidc/token")).unwrap_err();
+    let error = logto_m2m_proto::Error::Transport(error.into_transport_error());
+    assert_eq!(error.kind(), logto_m2m_proto::ErrorKind::ResponseRefused);
+}
+
+/// The environment variables a proxy is read from, by ureq and by most HTTP stacks.
+const PROXY_VARIABLES: [&str; 6] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// Runs `test` (an ignored test of this binary) in a child process with every proxy variable
+/// pointing at `proxy`, and returns whether it passed.
+fn run_child_with_proxy_env(test: &str, proxy: &str, target: &str) -> bool {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args(["--exact", test, "--ignored", "--test-threads=1"])
+        .env("LOGTO_M2M_TEST_TARGET", target)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy");
+    for variable in PROXY_VARIABLES {
+        child.env(variable, proxy);
+    }
+    let output = child.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("1 passed") || stdout.contains("1 failed"),
+        "the child ran no test: {stdout}"
+    );
+    output.status.success()
+}
+
+#[test]
+fn proxy_environment_variables_are_ignored() {
+    let proxy = Untouched::bind();
+    let server = TestServer::always(&response("200 OK", &[], TOKEN_JSON));
+
+    let passed = run_child_with_proxy_env(
+        "child_sends_with_the_default_builder",
+        &proxy.url(""),
+        &server.url("/oidc/token"),
+    );
+
+    assert!(
+        !proxy.was_connected(),
+        "the credentials went to the proxy named by the environment"
+    );
+    assert!(
+        passed,
+        "the request did not reach the token endpoint directly"
+    );
+    assert_eq!(server.received().len(), 1);
+}
+
+/// Run by `proxy_environment_variables_are_ignored`, in a child process whose proxy variables are
+/// set.
+#[test]
+#[ignore = "run in a child process with proxy variables set"]
+fn child_sends_with_the_default_builder() {
+    let target = std::env::var("LOGTO_M2M_TEST_TARGET").unwrap();
+    assert!(
+        std::env::var("HTTP_PROXY").is_ok(),
+        "run by the parent test"
+    );
+    // A short timeout, so a request sent to the silent proxy fails fast.
+    let transport = UreqTransport::builder()
+        .timeout(Duration::from_secs(3))
+        .build();
+    let response = transport.send(token_request(&target)).unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[test]
+fn a_configured_proxy_is_used() {
+    // The "proxy" accepts ureq's CONNECT, then answers the tunnelled request itself.
+    let proxy = TestServer::start(|n| {
+        Reply::Raw(if n == 0 {
+            b"HTTP/1.1 200 Connection established\r\n\r\n".to_vec()
+        } else {
+            response("200 OK", &[], TOKEN_JSON)
+        })
+    });
+    let transport = UreqTransport::builder()
+        .proxy(ureq::Proxy::new(&proxy.url("")).unwrap())
+        .build();
+
+    let response = send(&transport, "http://127.0.0.1:9/oidc/token").unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.body(), TOKEN_JSON.as_bytes());
+    let received = proxy.received();
+    assert_eq!(received[0].request_line, "CONNECT 127.0.0.1:9 HTTP/1.1");
+    assert_eq!(received[1].request_line, "POST /oidc/token HTTP/1.1");
 }
