@@ -37,8 +37,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// # Logging
 ///
-/// At `trace` level, ureq's protocol crate (log target `ureq_proto`) hex-dumps every request and
-/// response, the `Authorization: Basic` credentials and the access token included. Keep
+/// At `trace` level, ureq's protocol crate (log target `ureq_proto`) hex-dumps request heads and
+/// whole responses, the `Authorization: Basic` credentials and the access token included. Keep
 /// `ureq_proto` at `debug` or below (`RUST_LOG=...,ureq_proto=debug`); see the crate documentation.
 #[derive(Debug, Clone)]
 pub struct UreqTransport {
