@@ -38,6 +38,6 @@ mod transport;
 pub use error::HyperTransportError;
 pub use manager::{token_manager, token_manager_for, token_manager_from_env, with_tokio};
 pub use transport::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, HyperTransport,
-    HyperTransportBuilder,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT,
+    HyperTransport, HyperTransportBuilder,
 };

@@ -4,14 +4,16 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use logto_m2m::Transport;
-use logto_m2m_proto::http::{Request, Response, header};
+use logto_m2m::transport_rules::{BodyBuffer, WipeOnDrop};
+pub use logto_m2m::transport_rules::{DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_RESPONSE_BYTES};
+use logto_m2m_proto::http::{Request, Response};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
@@ -22,8 +24,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default overall timeout for one exchange, from the first DNS lookup to the last body byte:
 /// 10 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The default cap on a response body: 64 KiB, far more than any token response.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// The smallest header cap hyper accepts (its read buffer's minimum): 8 KiB.
+const MIN_MAX_HEADER_BYTES: usize = 8 * 1024;
 
 type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -37,8 +39,16 @@ type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 /// - Redirects are never followed: a 3xx is a [`HyperTransportError::Redirect`].
 /// - A connect timeout and an overall timeout (both 10 s by default).
 /// - The response body is capped (64 KiB by default) frame by frame while it is read, so an
-///   endless body costs no more memory than the cap (and one frame).
+///   endless body costs no more memory than the cap (and one frame). The status line and headers
+///   have a cap of their own (64 KiB by default; hyper accepts no less than 8 KiB), and at most
+///   100 headers.
 /// - Connections are pooled and reused; clones share the pool.
+/// - No proxy: the proxy environment variables (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`...) are
+///   ignored, as hyper-util's client does.
+/// - The request body (which holds the app secret with `client_secret_post`) is zeroized when
+///   hyper drops it after sending, and the buffer the response body is read into is zeroized as
+///   it grows and after parsing. Copies inside hyper's and rustls' own buffers (the connection's
+///   read and write buffers, TLS records) are not, and cannot be from outside.
 ///
 /// # Tokio
 ///
@@ -60,6 +70,7 @@ pub struct HyperTransport {
     runtime: Option<Handle>,
     timeout: Duration,
     max_response_bytes: usize,
+    max_header_bytes: usize,
     allow_insecure_http: bool,
 }
 
@@ -69,6 +80,7 @@ impl fmt::Debug for HyperTransport {
             .field("has_own_runtime", &self.runtime.is_some())
             .field("timeout", &self.timeout)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_header_bytes", &self.max_header_bytes)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .finish_non_exhaustive()
     }
@@ -104,14 +116,14 @@ impl HyperTransport {
         client: HyperClient,
         request: Request<Full<Bytes>>,
         timeout: Duration,
-        max_response_bytes: usize,
+        caps: Caps,
     ) -> Result<Response<Vec<u8>>, HyperTransportError> {
         let exchange = async {
             let response = client
                 .request(request)
                 .await
-                .map_err(HyperTransportError::from_client)?;
-            read_response(response, max_response_bytes).await
+                .map_err(|e| HyperTransportError::from_client(e, caps.header_bytes))?;
+            read_response(response, caps).await
         };
         tokio::time::timeout(timeout, exchange)
             .await
@@ -136,8 +148,13 @@ impl Transport for HyperTransport {
             Ok(client) => client.clone(),
             Err(e) => return Err(HyperTransportError::TlsConfig(e.clone())),
         };
-        let request = request.map(|body| Full::new(Bytes::from(body)));
-        let exchange = Self::exchange(client, request, self.timeout, self.max_response_bytes);
+        // hyper drops the body once sent: its last reference zeroizes it (it may hold the secret).
+        let request = request.map(|body| Full::new(Bytes::from_owner(WipeOnDrop::new(body))));
+        let caps = Caps {
+            body_bytes: self.max_response_bytes,
+            header_bytes: self.max_header_bytes,
+        };
+        let exchange = Self::exchange(client, request, self.timeout, caps);
         if let Some(runtime) = &self.runtime {
             let mut task = AbortOnDrop(runtime.spawn(exchange));
             match (&mut task.0).await {
@@ -152,36 +169,33 @@ impl Transport for HyperTransport {
     }
 }
 
+/// The response caps of one exchange.
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    body_bytes: usize,
+    header_bytes: usize,
+}
+
 /// Refuses redirects and reads the body up to the cap.
 async fn read_response(
     response: Response<Incoming>,
-    max_response_bytes: usize,
+    caps: Caps,
 ) -> Result<Response<Vec<u8>>, HyperTransportError> {
-    let (parts, body) = response.into_parts();
-    if parts.status.is_redirection() {
-        let location = parts
-            .headers
-            .get(header::LOCATION)
-            .and_then(|value| value.to_str().ok());
-        return Err(HyperTransportError::redirect(parts.status, location));
+    let (head, mut body) = response.into_parts();
+    // A declared `Content-Length` is the exact size; a lower bound over the cap is refused too.
+    let hint = body.size_hint();
+    let declared = hint
+        .exact()
+        .or_else(|| Some(hint.lower()).filter(|&lower| lower > 0));
+    let mut buffer = BodyBuffer::for_head(&head, declared, caps.body_bytes)?;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| HyperTransportError::from_exchange(Box::new(e), caps.header_bytes))?;
+        if let Ok(data) = frame.into_data() {
+            buffer.push(&data)?;
+        }
     }
-    // A declared length over the cap is refused before reading anything.
-    let cap = u64::try_from(max_response_bytes).unwrap_or(u64::MAX);
-    if body.size_hint().lower() > cap {
-        return Err(HyperTransportError::body_too_large(max_response_bytes));
-    }
-    // `Limited` fails on the first frame that would go over the cap, before keeping it.
-    let collected = Limited::new(body, max_response_bytes)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                HyperTransportError::body_too_large(max_response_bytes)
-            } else {
-                HyperTransportError::from_exchange(e)
-            }
-        })?;
-    Ok(Response::from_parts(parts, Vec::from(collected.to_bytes())))
+    Ok(buffer.into_response(head))
 }
 
 /// Aborts a spawned exchange when the `send` future awaiting it is dropped.
@@ -200,6 +214,7 @@ pub struct HyperTransportBuilder {
     connect_timeout: Duration,
     timeout: Duration,
     max_response_bytes: usize,
+    max_header_bytes: usize,
     allow_insecure_http: bool,
     runtime: Option<Handle>,
 }
@@ -210,6 +225,7 @@ impl Default for HyperTransportBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             allow_insecure_http: false,
             runtime: None,
         }
@@ -231,10 +247,20 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// The largest response body accepted, in bytes; a larger one is a
-    /// [`HyperTransportError::BodyTooLarge`]. Default: 64 KiB.
+    /// The largest response body accepted, in bytes; a larger one is refused
+    /// ([`RefusedResponse::BodyTooLarge`](logto_m2m::transport_rules::RefusedResponse)). Default:
+    /// 64 KiB.
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.max_response_bytes = bytes;
+        self
+    }
+
+    /// The largest status line and headers accepted, in bytes; larger ones (or more than 100
+    /// headers) are refused
+    /// ([`RefusedResponse::HeadersTooLarge`](logto_m2m::transport_rules::RefusedResponse)).
+    /// Default: 64 KiB. hyper accepts no less than 8 KiB: a smaller value means 8 KiB.
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        self.max_header_bytes = bytes;
         self
     }
 
@@ -256,6 +282,7 @@ impl HyperTransportBuilder {
     /// first `send`.
     #[must_use]
     pub fn build(self) -> HyperTransport {
+        let max_header_bytes = self.max_header_bytes.max(MIN_MAX_HEADER_BYTES);
         let mut http = HttpConnector::new();
         // The https connector hands it `https` URLs too; the scheme policy is checked in `send`.
         http.enforce_http(false);
@@ -272,6 +299,9 @@ impl HyperTransportBuilder {
                 Client::builder(TokioExecutor::new())
                     .timer(TokioTimer::new())
                     .pool_timer(TokioTimer::new())
+                    // hyper refuses a head that does not fit its read buffer.
+                    .http1_max_buf_size(max_header_bytes)
+                    .http2_max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX))
                     .build(https)
             });
         HyperTransport {
@@ -279,6 +309,7 @@ impl HyperTransportBuilder {
             runtime: self.runtime,
             timeout: self.timeout,
             max_response_bytes: self.max_response_bytes,
+            max_header_bytes,
             allow_insecure_http: self.allow_insecure_http,
         }
     }

@@ -15,6 +15,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
+use logto_m2m::transport_rules::RefusedResponse;
 use logto_m2m::{IntoTransportError, Transport};
 use logto_m2m_hyper::{HyperTransport, HyperTransportError};
 use logto_m2m_proto::TransportErrorKind;
@@ -146,7 +147,10 @@ async fn endless_chunked_body_stops_at_the_cap() {
         .unwrap_err();
 
     assert!(
-        matches!(error, HyperTransportError::BodyTooLarge { limit: 65_536 }),
+        matches!(
+            error,
+            HyperTransportError::Refused(RefusedResponse::BodyTooLarge { limit: 65_536 })
+        ),
         "{error:?}"
     );
     assert_eq!(
@@ -169,7 +173,10 @@ async fn declared_fifty_mebibytes_is_refused_without_reading_them() {
         .unwrap_err();
 
     assert!(
-        matches!(error, HyperTransportError::BodyTooLarge { .. }),
+        matches!(
+            error,
+            HyperTransportError::Refused(RefusedResponse::BodyTooLarge { .. })
+        ),
         "{error:?}"
     );
     let written = server.flood_written(WAIT).expect("the flood ended");
@@ -248,10 +255,10 @@ async fn redirects_are_refused_and_not_followed() {
             .unwrap_err();
 
         match &error {
-            HyperTransportError::Redirect {
+            HyperTransportError::Refused(RefusedResponse::Redirect {
                 status: got,
                 location: Some(got_location),
-            } => {
+            }) => {
                 assert_eq!(got.as_u16().to_string(), status[..3]);
                 assert_eq!(got_location, &location);
             }
@@ -396,6 +403,137 @@ fn with_a_runtime_handle_send_works_from_any_executor() {
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.body(), TOKEN_JSON.as_bytes());
+}
+
+#[tokio::test]
+async fn headers_over_the_default_header_cap_are_refused_as_headers_not_io() {
+    // Over hyper's own default read buffer (about 400 KiB) as well as over the 64 KiB header cap.
+    let padding = "p".repeat(512 * 1024);
+    let server = TestServer::always(&response(
+        "200 OK",
+        &[
+            ("x-padding", padding.as_str()),
+            ("content-type", "application/json"),
+        ],
+        TOKEN_JSON,
+    ));
+
+    let error = send(&HyperTransport::new(), &server.url("/oidc/token"))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            error,
+            HyperTransportError::Refused(RefusedResponse::HeadersTooLarge { limit: 65_536 })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.transport_error_kind(),
+        TransportErrorKind::HeadersTooLarge
+    );
+    let error = logto_m2m_proto::Error::Transport(error.into_transport_error());
+    assert_eq!(error.kind(), logto_m2m_proto::ErrorKind::ResponseRefused);
+    assert!(!error.is_retryable());
+}
+
+#[tokio::test]
+async fn a_smaller_header_cap_is_kept_down_to_hypers_minimum() {
+    let padding = "p".repeat(12 * 1024);
+    let server = TestServer::always(&response(
+        "200 OK",
+        &[("x-padding", padding.as_str())],
+        TOKEN_JSON,
+    ));
+    // Below hyper's 8 KiB minimum: 8 KiB it is, and no panic.
+    let transport = HyperTransport::builder().max_header_bytes(1024).build();
+
+    let error = send(&transport, &server.url("/oidc/token"))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            error,
+            HyperTransportError::Refused(RefusedResponse::HeadersTooLarge { limit: 8192 })
+        ),
+        "{error:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_body_is_the_servers_doing_not_misuse() {
+    let server = TestServer::start(|_| Reply::Flood { chunked: true });
+    let error = send(&HyperTransport::new(), &server.url("/oidc/token"))
+        .await
+        .unwrap_err();
+    let error = logto_m2m_proto::Error::Transport(error.into_transport_error());
+    assert_eq!(error.kind(), logto_m2m_proto::ErrorKind::ResponseRefused);
+}
+
+/// The environment variables a proxy is read from, by ureq and by most HTTP stacks.
+const PROXY_VARIABLES: [&str; 6] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+#[test]
+fn proxy_environment_variables_are_ignored() {
+    let proxy = Untouched::bind();
+    let server = TestServer::always(&response("200 OK", &[], TOKEN_JSON));
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args([
+            "--exact",
+            "child_sends_with_the_default_builder",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env("LOGTO_M2M_TEST_TARGET", server.url("/oidc/token"))
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy");
+    for variable in PROXY_VARIABLES {
+        child.env(variable, proxy.url(""));
+    }
+
+    let output = child.output().unwrap();
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("1 passed") || stdout.contains("1 failed"),
+        "{stdout}"
+    );
+    assert!(
+        !proxy.was_connected(),
+        "the credentials went to the proxy named by the environment"
+    );
+    assert!(
+        output.status.success(),
+        "the request did not reach the token endpoint: {stdout}"
+    );
+    assert_eq!(server.received().len(), 1);
+}
+
+/// Run by `proxy_environment_variables_are_ignored`, in a child process whose proxy variables are
+/// set.
+#[tokio::test]
+#[ignore = "run in a child process with proxy variables set"]
+async fn child_sends_with_the_default_builder() {
+    let target = std::env::var("LOGTO_M2M_TEST_TARGET").unwrap();
+    assert!(
+        std::env::var("HTTP_PROXY").is_ok(),
+        "run by the parent test"
+    );
+    let transport = HyperTransport::builder()
+        .timeout(Duration::from_secs(3))
+        .build();
+    let response = send(&transport, &target).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
 }
 
 /// A minimal executor with no tokio context: polls `future` on this thread, parking in between.

@@ -370,6 +370,34 @@ fn headers_over_the_header_cap_are_refused_as_headers_not_body() {
 }
 
 #[test]
+fn headers_over_the_default_header_cap_are_refused_as_headers_not_body() {
+    // The same answer as the hyper transport's test: both transports say the same.
+    let padding = "p".repeat(512 * 1024);
+    let server = TestServer::always(&response(
+        "200 OK",
+        &[
+            ("x-padding", padding.as_str()),
+            ("content-type", "application/json"),
+        ],
+        TOKEN_JSON,
+    ));
+
+    let error = send(&UreqTransport::new(), &server.url("/oidc/token")).unwrap_err();
+
+    assert!(
+        matches!(
+            error,
+            UreqTransportError::Refused(RefusedResponse::HeadersTooLarge { limit: 65_536 })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.transport_error_kind(),
+        TransportErrorKind::HeadersTooLarge
+    );
+}
+
+#[test]
 fn a_refused_body_is_the_servers_doing_not_misuse() {
     let server = TestServer::start(|_| Reply::Flood { chunked: true });
     let error = send(&UreqTransport::new(), &server.url("/oidc/token")).unwrap_err();
