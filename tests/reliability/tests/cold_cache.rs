@@ -133,7 +133,7 @@ fn endless_body() {
     let case = Case::fails(
         "EndlessBody",
         Fault::EndlessBody,
-        ExpectedError::transport(ErrorKind::Misuse, TransportErrorKind::BodyTooLarge),
+        ExpectedError::transport(ErrorKind::ResponseRefused, TransportErrorKind::BodyTooLarge),
     )
     .with_call_time_limit(CAPPED_CALL);
     on_both_stacks(|stack| {
@@ -147,7 +147,7 @@ fn huge_body_one_byte_over_the_cap() {
     let case = Case::fails(
         "HugeBody(64 KiB + 1)",
         Fault::HugeBody(cap + 1),
-        ExpectedError::transport(ErrorKind::Misuse, TransportErrorKind::BodyTooLarge),
+        ExpectedError::transport(ErrorKind::ResponseRefused, TransportErrorKind::BodyTooLarge),
     )
     .with_call_time_limit(CAPPED_CALL);
     on_both_stacks(|stack| {
@@ -160,7 +160,7 @@ fn huge_body_of_a_gibibyte() {
     let case = Case::fails(
         "HugeBody(1 GiB)",
         Fault::HugeBody(1 << 30),
-        ExpectedError::transport(ErrorKind::Misuse, TransportErrorKind::BodyTooLarge),
+        ExpectedError::transport(ErrorKind::ResponseRefused, TransportErrorKind::BodyTooLarge),
     )
     .with_call_time_limit(CAPPED_CALL);
     on_both_stacks(|stack| {
@@ -286,7 +286,7 @@ fn redirects_are_never_followed() {
             let case = Case::fails(
                 format!("Redirect({}) to a second server", status.as_u16()),
                 Fault::redirect(status, elsewhere.token_endpoint()),
-                ExpectedError::transport(ErrorKind::Misuse, TransportErrorKind::Redirect),
+                ExpectedError::transport(ErrorKind::ResponseRefused, TransportErrorKind::Redirect),
             );
             let run = cold_cache(stack, &case, NO_SLACK, |run| {
                 assert!(

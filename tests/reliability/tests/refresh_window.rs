@@ -37,7 +37,7 @@ fn transient(transport: TransportErrorKind) -> ExpectedError {
 }
 
 fn too_large() -> ExpectedError {
-    ExpectedError::transport(ErrorKind::Misuse, TransportErrorKind::BodyTooLarge)
+    ExpectedError::transport(ErrorKind::ResponseRefused, TransportErrorKind::BodyTooLarge)
 }
 
 /// An abandoned body leaves no connection behind: at most the pooled one of the recovery.
@@ -258,7 +258,7 @@ fn redirect_is_never_followed() {
         let case = Case::fails(
             "Redirect(307) to a second server",
             Fault::redirect(StatusCode::TEMPORARY_REDIRECT, elsewhere.token_endpoint()),
-            ExpectedError::transport(ErrorKind::Misuse, TransportErrorKind::Redirect),
+            ExpectedError::transport(ErrorKind::ResponseRefused, TransportErrorKind::Redirect),
         )
         .with_setup(Setup::short_lived());
         let run = refresh_window(stack, &case, NO_SLACK);
