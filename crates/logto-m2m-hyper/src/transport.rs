@@ -36,7 +36,9 @@ type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 ///   [`HyperTransportBuilder::allow_insecure_http`] is set. Anything else is refused before any
 ///   DNS lookup or connection.
 /// - Error statuses (4xx, 5xx) come back as responses, so OAuth error bodies reach the parser.
-/// - Redirects are never followed: a 3xx is a [`HyperTransportError::Redirect`].
+/// - Redirects are never followed: a 3xx is refused
+///   ([`HyperTransportError::Refused`] with
+///   [`RefusedResponse::Redirect`](logto_m2m::transport_rules::RefusedResponse::Redirect)).
 /// - A connect timeout and an overall timeout (both 10 s by default).
 /// - The response body is capped (64 KiB by default) frame by frame while it is read, so an
 ///   endless body costs no more memory than the cap (and one frame). The status line and headers

@@ -22,7 +22,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 ///   (`localhost`, 127.0.0.0/8, `::1`) unless [`UreqTransportBuilder::allow_insecure_http`] is set.
 ///   Anything else is refused before any DNS lookup or connection.
 /// - Error statuses (4xx, 5xx) come back as responses, so OAuth error bodies reach the parser.
-/// - Redirects are never followed: a 3xx is a [`UreqTransportError::Redirect`].
+/// - Redirects are never followed: a 3xx is refused
+///   ([`UreqTransportError::Refused`] with
+///   [`RefusedResponse::Redirect`](logto_m2m::transport_rules::RefusedResponse::Redirect)).
 /// - A connect timeout and an overall timeout (both 10 s by default).
 /// - The response body is capped (64 KiB by default) while it is read: reading stops at the first
 ///   chunk past the cap, so an endless body costs no more memory than the cap. The status line
