@@ -31,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod connector;
 mod error;
 mod manager;
 mod transport;

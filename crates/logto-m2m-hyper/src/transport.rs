@@ -9,14 +9,16 @@ use hyper::body::{Body, Incoming};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use logto_m2m::Transport;
 use logto_m2m::transport_rules::{BodyBuffer, WipeOnDrop};
 pub use logto_m2m::transport_rules::{DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_RESPONSE_BYTES};
-use logto_m2m_proto::http::{Request, Response};
+use logto_m2m_proto::http::{HeaderValue, Request, Response, Uri};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
+use crate::connector::Connector;
 use crate::error::HyperTransportError;
 
 /// The default connect timeout: 10 seconds.
@@ -27,7 +29,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The smallest header cap hyper accepts (its read buffer's minimum): 8 KiB.
 const MIN_MAX_HEADER_BYTES: usize = 8 * 1024;
 
-type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HyperClient = Client<HttpsConnector<Connector>, Full<Bytes>>;
 
 /// An async [`Transport`] over a pooled hyper 1 client (hyper-util's legacy client).
 ///
@@ -45,8 +47,9 @@ type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 ///   have a cap of their own (64 KiB by default; hyper accepts no less than 8 KiB), and at most
 ///   100 headers.
 /// - Connections are pooled and reused; clones share the pool.
-/// - No proxy: the proxy environment variables (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`...) are
-///   ignored, as hyper-util's client does.
+/// - No proxy unless one is configured with [`HyperTransportBuilder::proxy`]: the proxy
+///   environment variables (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`...) are ignored, so that no
+///   variable set for other programs can route the credentials through a proxy.
 /// - The request body (which holds the app secret with `client_secret_post`) is zeroized when
 ///   hyper drops it after sending, and the buffer the response body is read into is zeroized as
 ///   it grows and after parsing. Copies inside hyper's and rustls' own buffers (the connection's
@@ -219,6 +222,8 @@ pub struct HyperTransportBuilder {
     max_header_bytes: usize,
     allow_insecure_http: bool,
     runtime: Option<Handle>,
+    proxy: Option<Uri>,
+    proxy_authorization: Option<HeaderValue>,
 }
 
 impl Default for HyperTransportBuilder {
@@ -230,6 +235,8 @@ impl Default for HyperTransportBuilder {
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             allow_insecure_http: false,
             runtime: None,
+            proxy: None,
+            proxy_authorization: None,
         }
     }
 }
@@ -273,6 +280,23 @@ impl HyperTransportBuilder {
         self
     }
 
+    /// Sends every request through this HTTP proxy (`http://host:port`), in a `CONNECT` tunnel:
+    /// an `https` request stays encrypted end to end. Default: none, whatever the environment says
+    /// (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` are ignored). Through a proxy, a plain-`http`
+    /// request (loopback, or with `allow_insecure_http`) reaches the proxy in clear, the app
+    /// secret with it.
+    pub fn proxy(mut self, proxy: Uri) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// The `Proxy-Authorization` value sent with each `CONNECT` to the [`proxy`](Self::proxy)
+    /// (marked sensitive).
+    pub fn proxy_authorization(mut self, value: HeaderValue) -> Self {
+        self.proxy_authorization = Some(value);
+        self
+    }
+
     /// Runs every exchange on this tokio runtime, so that `send` can be awaited from any executor.
     /// Default: none, each exchange runs on the tokio runtime that awaits `send`.
     pub fn tokio_handle(mut self, handle: Handle) -> Self {
@@ -290,6 +314,16 @@ impl HyperTransportBuilder {
         http.enforce_http(false);
         http.set_connect_timeout(Some(self.connect_timeout));
         http.set_nodelay(true);
+        let connector = match self.proxy {
+            None => Connector::Direct(http),
+            Some(proxy) => {
+                let tunnel = Tunnel::new(proxy, http);
+                Connector::Tunnel(match self.proxy_authorization {
+                    Some(value) => tunnel.with_auth(value),
+                    None => tunnel,
+                })
+            }
+        };
         let client = HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
             .map(|builder| {
@@ -297,7 +331,7 @@ impl HyperTransportBuilder {
                     .https_or_http()
                     .enable_http1()
                     .enable_http2()
-                    .wrap_connector(http);
+                    .wrap_connector(connector);
                 Client::builder(TokioExecutor::new())
                     .timer(TokioTimer::new())
                     .pool_timer(TokioTimer::new())

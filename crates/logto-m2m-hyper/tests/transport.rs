@@ -536,6 +536,38 @@ async fn child_sends_with_the_default_builder() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+#[tokio::test]
+async fn a_configured_proxy_is_used() {
+    // The "proxy" accepts the CONNECT, then answers the tunnelled request itself.
+    let proxy = TestServer::start(|n| {
+        Reply::Raw(if n == 0 {
+            b"HTTP/1.1 200 Connection established\r\n\r\n".to_vec()
+        } else {
+            response("200 OK", &[], TOKEN_JSON)
+        })
+    });
+    let transport = HyperTransport::builder()
+        .proxy(proxy.url("").parse().unwrap())
+        .proxy_authorization(logto_m2m_proto::http::HeaderValue::from_static(
+            "Basic cHJveHk6cHc=",
+        ))
+        .build();
+
+    let response = send(&transport, "http://127.0.0.1:9/oidc/token")
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.body(), TOKEN_JSON.as_bytes());
+    let received = proxy.received();
+    assert_eq!(received[0].request_line, "CONNECT 127.0.0.1:9 HTTP/1.1");
+    assert_eq!(
+        received[0].header("proxy-authorization"),
+        Some("Basic cHJveHk6cHc=")
+    );
+    assert_eq!(received[1].request_line, "POST /oidc/token HTTP/1.1");
+}
+
 /// A minimal executor with no tokio context: polls `future` on this thread, parking in between.
 fn block_on<F: Future>(future: F) -> F::Output {
     struct Unpark(Thread);
