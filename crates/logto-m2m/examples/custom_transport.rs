@@ -6,14 +6,17 @@
 //! What a transport must do (docs/transports.md): refuse URLs the secret must not travel to
 //! (`logto_m2m::check_url`), send the request as built, return every answer whatever its status
 //! (OAuth error bodies must reach the parser), never follow a redirect, bound the time and the
-//! size of the answer, and say what kind of failure an error is (`IntoTransportError`).
+//! size of the answer, leave no copy of the secret or the token behind, and say what kind of
+//! failure an error is (`IntoTransportError`). `logto_m2m::transport_rules` does the redirect, the
+//! size caps and the buffers; what is left is the calls into the HTTP stack.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use logto_m2m::proto::http::{Request, Response, StatusCode};
+use logto_m2m::proto::http::{Request, Response, StatusCode, header};
 use logto_m2m::proto::{TransportErrorKind, management_api};
+use logto_m2m::transport_rules::{BodyBuffer, ReadBodyError, RefusedResponse};
 use logto_m2m::{
     BlockingTokenManager, BlockingTransport, ClientConfig, IntoTransportError, TokenParams,
 };
@@ -22,7 +25,8 @@ use logto_m2m_testkit::{TestServer, defaults};
 /// HTTP/1.1 over a plain TCP connection (so: loopback only), one connection per request.
 struct StdNetTransport {
     timeout: Duration,
-    max_response_bytes: u64,
+    max_response_bytes: usize,
+    max_header_bytes: u64,
 }
 
 /// The transport's own error type, with the kind the state machine retries by.
@@ -45,6 +49,22 @@ impl StdNetError {
 impl From<io::Error> for StdNetError {
     fn from(error: io::Error) -> Self {
         Self::new(error.transport_error_kind(), error.to_string())
+    }
+}
+
+impl From<RefusedResponse> for StdNetError {
+    fn from(refused: RefusedResponse) -> Self {
+        Self::new(refused.kind(), refused.to_string())
+    }
+}
+
+impl From<ReadBodyError> for StdNetError {
+    fn from(error: ReadBodyError) -> Self {
+        match error {
+            ReadBodyError::Refused(refused) => refused.into(),
+            ReadBodyError::Read(e) => e.into(),
+            other => Self::new(TransportErrorKind::Other, other.to_string()),
+        }
     }
 }
 
@@ -88,13 +108,17 @@ impl BlockingTransport for StdNetTransport {
             stream.write_all(value.as_bytes())?;
             stream.write_all(b"\r\n")?;
         }
-        write!(stream, "Content-Length: {}\r\n\r\n", request.body().len())?;
-        stream.write_all(request.body())?;
+        // The body may hold the secret (`client_secret_post`): zeroized once written.
+        let body = zeroize::Zeroizing::new(request.into_body());
+        write!(stream, "Content-Length: {}\r\n\r\n", body.len())?;
+        stream.write_all(&body)?;
+        drop(body);
 
-        // 3. Read the answer, whatever its status, never more than the cap.
-        let mut reader = BufReader::new(stream.take(self.max_response_bytes + 1));
+        // 3. Read the head, whatever its status, within the header cap.
+        let mut reader = BufReader::new(stream);
+        let mut head_reader = (&mut reader).take(self.max_header_bytes);
         let mut line = String::new();
-        reader.read_line(&mut line)?;
+        head_reader.read_line(&mut line)?;
         let status = line
             .split(' ')
             .nth(1)
@@ -104,7 +128,16 @@ impl BlockingTransport for StdNetTransport {
         let mut response = Response::builder().status(status);
         loop {
             line.clear();
-            reader.read_line(&mut line)?;
+            if head_reader.read_line(&mut line)? == 0 {
+                return Err(if head_reader.limit() == 0 {
+                    RefusedResponse::HeadersTooLarge {
+                        limit: self.max_header_bytes,
+                    }
+                    .into()
+                } else {
+                    StdNetError::new(TransportErrorKind::Io, "the connection closed in the head")
+                });
+            }
             let header = line.trim_end();
             if header.is_empty() {
                 break;
@@ -113,24 +146,19 @@ impl BlockingTransport for StdNetTransport {
                 response = response.header(name.trim(), value.trim());
             }
         }
-        let mut body = Vec::new();
-        reader.read_to_end(&mut body)?;
-        if body.len() as u64 > self.max_response_bytes {
-            return Err(StdNetError::new(
-                TransportErrorKind::BodyTooLarge,
-                "answer over the cap",
-            ));
-        }
-        // 4. Never follow a redirect: it could carry the secret elsewhere.
-        if status.is_redirection() {
-            return Err(StdNetError::new(
-                TransportErrorKind::Redirect,
-                format!("refused to follow {status}"),
-            ));
-        }
-        response
-            .body(body)
-            .map_err(|e| StdNetError::new(TransportErrorKind::Io, e.to_string()))
+        let (head, ()) = response
+            .body(())
+            .map_err(|e| StdNetError::new(TransportErrorKind::Io, e.to_string()))?
+            .into_parts();
+        // 4. Never follow a redirect (it could carry the secret elsewhere), and read the body
+        //    never past the cap: `BodyBuffer` does both, and leaves no copy of the token behind.
+        let declared = head
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse().ok());
+        let mut body = BodyBuffer::for_head(&head, declared, self.max_response_bytes)?;
+        body.read_from(reader)?;
+        Ok(body.into_response(head))
     }
 }
 
@@ -141,6 +169,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let transport = StdNetTransport {
         timeout: Duration::from_secs(10),
         max_response_bytes: 64 * 1024,
+        max_header_bytes: 64 * 1024,
     };
     let manager = BlockingTokenManager::new(transport, config);
 
