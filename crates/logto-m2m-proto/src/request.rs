@@ -171,8 +171,11 @@ impl TokenRequest {
     /// Builds the HTTP request: `POST {token endpoint}` with a form body
     /// `grant_type=client_credentials&...`, and the client authentication chosen in the configuration.
     ///
-    /// The `Authorization` header is marked sensitive. With [`ClientAuthMethod::Post`] the body
-    /// holds the secret: do not log it (see [`redacted`](crate::redacted)).
+    /// The `Authorization` header is marked sensitive and shares this request's zeroizing buffer.
+    /// With [`ClientAuthMethod::Post`] the body holds the secret: do not log it (see
+    /// [`redacted`](crate::redacted)), and zeroize it once sent (the body is an exact-size copy,
+    /// so `zeroize::Zeroize::zeroize(&mut body)` clears every byte of it); the ready-made
+    /// transports do.
     #[must_use]
     pub fn to_http(&self) -> Request<Vec<u8>> {
         let mut request = Request::new(self.encoded.body.to_vec());
@@ -230,6 +233,20 @@ fn check_cloud_management_api_host(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_attempt_gets_an_exact_copy_of_the_body_with_no_spare_capacity() {
+        let config = ClientConfig::builder("https://tenant.logto.app", "app-id", "s3cr3t/+")
+            .auth_method(ClientAuthMethod::Post)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let request = TokenRequest::new(&config, TokenParams::for_resource("https://api.example"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let body = request.to_http().into_body();
+        // Whoever zeroizes the body clears every byte the secret was copied into.
+        assert_eq!(body.capacity(), body.len());
+        assert_eq!(body.as_slice(), request.encoded.body.as_slice());
+    }
 
     #[test]
     fn the_form_body_is_written_without_ever_growing_its_buffer() {
