@@ -9,11 +9,11 @@
 //!
 //! At `trace` level, ureq's protocol crate (log target `ureq_proto`) hex-dumps the head of every
 //! request and the head and body of every response, 16 bytes a line: the `Authorization: Basic`
-//! credentials and the access token included. Neither ureq nor this transport can switch it off, and a library
-//! cannot filter your logger. Add `ureq_proto=debug` (or `ureq_proto=off`) to your filter whatever
-//! else is at `trace`: `RUST_LOG=trace,ureq_proto=debug` with `env_logger`, or the same directive
-//! in `tracing_subscriber::EnvFilter` when `log` records reach `tracing`. ureq's own records
-//! (target `ureq`) redact these headers and log no body.
+//! credentials and the access token included. Neither ureq nor this transport can switch it off,
+//! and a library cannot filter your logger. Add `ureq_proto=debug` (or `ureq_proto=off`) to your
+//! filter whatever else is at `trace`: `RUST_LOG=trace,ureq_proto=debug` with `env_logger`, or the
+//! same directive in `tracing_subscriber::EnvFilter` when `log` records reach `tracing`. ureq's own
+//! records (target `ureq`) redact these headers and log no body.
 //!
 //! # Proxies
 //!

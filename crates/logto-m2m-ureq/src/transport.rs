@@ -104,7 +104,7 @@ impl BlockingTransport for UreqTransport {
     fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, UreqTransportError> {
         logto_m2m::check_url(request.uri(), self.allow_insecure_http)
             .map_err(UreqTransportError::refused)?;
-        // ureq is lent the body and this one copy is zeroized after sending: it may hold the secret.
+        // ureq is lent the body, and this one copy is zeroized once sent: it may hold the secret.
         let (head, body) = request.into_parts();
         let body = Zeroizing::new(body);
         let response = self
