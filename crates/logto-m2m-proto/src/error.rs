@@ -116,9 +116,9 @@ pub enum ErrorKind {
     /// a proxy or a server fault, retried with backoff.
     InvalidResponse,
     /// The transport refused the server's answer before it reached the parser: a redirect (never
-    /// followed, it could send the secret elsewhere), a body or headers over their cap. The server's
-    /// (or a proxy's) doing, not the caller's; the same request gets the same answer, so it is not
-    /// retried on its own (the next attempt waits the negative-cache delay).
+    /// followed, it could send the secret elsewhere), a body or headers over their cap. The
+    /// server's (or a proxy's) doing, not the caller's; the same request gets the same answer, so
+    /// it is not retried on its own (the next attempt waits the negative-cache delay).
     ResponseRefused,
 }
 
