@@ -67,7 +67,7 @@ pub const EXPIRES_IN: [Option<u64>; 12] = [
     Some(0),
 ];
 /// Transport error kinds, by index.
-pub const TRANSPORT_ERRORS: [TransportErrorKind; 7] = [
+pub const TRANSPORT_ERRORS: [TransportErrorKind; 8] = [
     TransportErrorKind::Io,
     TransportErrorKind::Connect,
     TransportErrorKind::Timeout,
@@ -75,6 +75,7 @@ pub const TRANSPORT_ERRORS: [TransportErrorKind; 7] = [
     TransportErrorKind::Redirect,
     TransportErrorKind::InvalidRequest,
     TransportErrorKind::Other,
+    TransportErrorKind::HeadersTooLarge,
 ];
 
 fn pick<T: Copy>(table: &[T], index: u8) -> T {
