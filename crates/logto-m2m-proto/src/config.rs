@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::Uri;
-use url::Url;
 
-use crate::endpoint::{parse_secure_url, without_trailing_slash};
+use crate::endpoint::{parse_endpoint, parse_secure_url};
 use crate::error::ConfigError;
 use crate::secret::AppSecret;
 
@@ -235,10 +234,12 @@ impl ClientConfigBuilder {
     /// # Errors
     ///
     /// [`ConfigError`] when the endpoint is not an absolute `https` URL (or `http` on loopback)
-    /// without query, fragment or user info, or when the app id or secret is empty.
+    /// without query, fragment or user info, when it ends in one of Logto's OIDC paths (`/oidc`,
+    /// `/oidc/token`: [`ConfigError::EndpointWithOidcPath`] names the base URL to give instead),
+    /// or when the app id or secret is empty.
     pub fn build(self) -> Result<ClientConfig, ConfigError> {
-        let endpoint_url = parse_secure_url("endpoint", &self.endpoint, self.allow_insecure_http)?;
-        let endpoint = without_trailing_slash(&endpoint_url);
+        let endpoint_url = parse_endpoint(&self.endpoint, self.allow_insecure_http)?;
+        let endpoint = endpoint_url.without_trailing_slash();
         let token_endpoint = match &self.token_endpoint {
             Some(url) => {
                 let url = parse_secure_url("token endpoint", url, self.allow_insecure_http)?;
@@ -255,7 +256,7 @@ impl ClientConfigBuilder {
         }
         Ok(ClientConfig {
             inner: Arc::new(ConfigInner {
-                endpoint_host: endpoint_url.host_str().unwrap_or_default().to_owned(),
+                endpoint_host: endpoint_url.host().to_owned(),
                 endpoint,
                 token_endpoint,
                 token_endpoint_uri,
@@ -275,13 +276,4 @@ pub(crate) fn to_uri(what: &'static str, url: &str) -> Result<Uri, ConfigError> 
         what,
         reason: e.to_string(),
     })
-}
-
-/// Parses a URL for a document we only read (discovery), with the same rules as the endpoint.
-pub(crate) fn checked_url(
-    what: &'static str,
-    input: &str,
-    allow_insecure_http: bool,
-) -> Result<Url, ConfigError> {
-    parse_secure_url(what, input, allow_insecure_http)
 }

@@ -7,8 +7,8 @@ use http::header::{ACCEPT, USER_AGENT};
 use http::{HeaderValue, Method, Request, Response};
 use serde_json::Value;
 
-use crate::config::{ClientAuthMethod, checked_url, to_uri};
-use crate::endpoint::without_trailing_slash;
+use crate::config::{ClientAuthMethod, to_uri};
+use crate::endpoint::{SecureUrl, parse_endpoint, parse_secure_url};
 use crate::error::{ConfigError, Error, InvalidResponse, ResponseProblem};
 use crate::request::USER_AGENT_VALUE;
 
@@ -17,6 +17,9 @@ use crate::request::USER_AGENT_VALUE;
 pub struct Discovery {
     endpoint: String,
     url: String,
+    /// The endpoint's scheme, host and port: the document's endpoints must be on it.
+    origin: String,
+    allow_insecure_http: bool,
 }
 
 impl Discovery {
@@ -25,13 +28,33 @@ impl Discovery {
     /// # Errors
     ///
     /// [`ConfigError`] when the endpoint is not an absolute `https` URL (or `http` on loopback, or
-    /// anywhere with `allow_insecure_http`).
+    /// anywhere with `allow_insecure_http`), or ends in one of Logto's OIDC paths.
     pub fn new(endpoint: &str, allow_insecure_http: bool) -> Result<Self, ConfigError> {
-        let url = checked_url("endpoint", endpoint, allow_insecure_http)?;
-        let endpoint = without_trailing_slash(&url);
+        let parsed = parse_endpoint(endpoint, allow_insecure_http)?;
+        let endpoint = parsed.without_trailing_slash();
         let url = format!("{endpoint}/oidc/.well-known/openid-configuration");
         to_uri("discovery", &url)?;
-        Ok(Self { endpoint, url })
+        Ok(Self {
+            origin: origin(&parsed),
+            endpoint,
+            url,
+            allow_insecure_http,
+        })
+    }
+
+    /// Checks an endpoint the document names before anything is sent to it: a URL the same rules
+    /// as the configured endpoint accept (so `https`, or `http` only where the configuration allows
+    /// it), on the configured endpoint's scheme, host and port. A document that points the secret
+    /// or the key set anywhere else is refused.
+    fn check_endpoint(&self, name: &'static str, url: &str) -> Result<(), ResponseProblem> {
+        let foreign = || ResponseProblem::ForeignEndpoint { name };
+        let parsed =
+            parse_secure_url("discovery", url, self.allow_insecure_http).map_err(|_| foreign())?;
+        if origin(&parsed) == self.origin {
+            Ok(())
+        } else {
+            Err(foreign())
+        }
     }
 
     /// The issuer the document must name: `{endpoint}/oidc`.
@@ -60,8 +83,10 @@ impl Discovery {
     /// # Errors
     ///
     /// [`Error::Server`] for an error status, [`Error::InvalidResponse`] for a body that is not a
-    /// JSON object with string `issuer`, `token_endpoint` and `jwks_uri`, or whose issuer is not
-    /// [`expected_issuer`](Self::expected_issuer) (OpenID Connect Discovery §4.3).
+    /// JSON object with string `issuer`, `token_endpoint` and `jwks_uri`, whose issuer is not
+    /// [`expected_issuer`](Self::expected_issuer) (OpenID Connect Discovery §4.3), or whose
+    /// `token_endpoint` or `jwks_uri` is not a secure URL on the endpoint's scheme, host and port
+    /// ([`ResponseProblem::ForeignEndpoint`]).
     pub fn parse_response<B: AsRef<[u8]>>(
         &self,
         response: &Response<B>,
@@ -108,9 +133,15 @@ impl Discovery {
         if issuer != self.expected_issuer() {
             return Err(invalid(ResponseProblem::IssuerMismatch));
         }
+        let token_endpoint = string("token_endpoint").map_err(invalid)?;
+        self.check_endpoint("token_endpoint", &token_endpoint)
+            .map_err(invalid)?;
+        let jwks_uri = string("jwks_uri").map_err(invalid)?;
+        self.check_endpoint("jwks_uri", &jwks_uri)
+            .map_err(invalid)?;
         Ok(DiscoveryDocument {
-            token_endpoint: string("token_endpoint").map_err(invalid)?,
-            jwks_uri: string("jwks_uri").map_err(invalid)?,
+            token_endpoint,
+            jwks_uri,
             token_endpoint_auth_methods_supported: strings("token_endpoint_auth_methods_supported"),
             grant_types_supported: strings("grant_types_supported"),
             issuer,
@@ -158,4 +189,15 @@ impl DiscoveryDocument {
                 .iter()
                 .any(|g| g == "client_credentials")
     }
+}
+
+/// `scheme://host[:port]` of a checked URL.
+fn origin(url: &SecureUrl) -> String {
+    let text = url.as_str();
+    let after_scheme = text.find("://").map_or(0, |at| at + 3);
+    let end = text
+        .get(after_scheme..)
+        .and_then(|rest| rest.find('/'))
+        .map_or(text.len(), |at| after_scheme + at);
+    text.get(..end).unwrap_or(text).to_owned()
 }

@@ -43,6 +43,33 @@ impl From<ServerError> for Error {
     }
 }
 
+/// Reading what the server said, in one call.
+impl Error {
+    /// The error answer of the token endpoint, if this is one: its Logto `code`, message,
+    /// `WWW-Authenticate` header and more.
+    #[must_use]
+    pub fn server_error(&self) -> Option<&ServerError> {
+        match self {
+            Self::Server(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The OAuth error (`error`, `error_description`, `error_uri`) the token endpoint answered
+    /// with, if any.
+    #[must_use]
+    pub fn oauth_error(&self) -> Option<&OAuthError> {
+        self.server_error().and_then(ServerError::oauth)
+    }
+
+    /// The OAuth `error` code the token endpoint answered with, if any: for example
+    /// `Some(&ErrorCode::InvalidTarget)` for an unknown resource.
+    #[must_use]
+    pub fn oauth_error_code(&self) -> Option<&ErrorCode> {
+        self.oauth_error().map(|oauth| &oauth.code)
+    }
+}
+
 impl Error {
     /// What kind of failure this is, which decides whether and when it is retried.
     #[must_use]
@@ -153,6 +180,21 @@ pub enum ConfigError {
     InsecureHttp {
         /// The host that was refused.
         host: String,
+    },
+    /// The endpoint ends in one of Logto's OIDC paths (a pasted token endpoint, say): the endpoint
+    /// is Logto's base URL, and `/oidc/token` is appended to it.
+    #[error(
+        "the endpoint {endpoint:?} ends in Logto's OIDC path {suffix:?}: give Logto's base URL \
+         {base:?} instead (the token endpoint {base}/oidc/token is derived from it)"
+    )]
+    EndpointWithOidcPath {
+        /// The endpoint as given.
+        endpoint: String,
+        /// The OIDC path it ends in: `/oidc`, `/oidc/token`, `/oidc/jwks` or
+        /// `/oidc/.well-known/openid-configuration`.
+        suffix: &'static str,
+        /// The base URL to give instead.
+        base: String,
     },
     /// The app id is empty.
     #[error("the app id is empty")]
@@ -499,6 +541,16 @@ pub enum ResponseProblem {
     /// The discovery document names another issuer than the endpoint's `{endpoint}/oidc`.
     #[error("the document names another issuer than the endpoint's")]
     IssuerMismatch,
+    /// A discovery document's endpoint is not a secure URL on the configured endpoint's scheme,
+    /// host and port: nothing is sent to it.
+    #[error(
+        "the document's {name} is not on the endpoint's scheme, host and port (or is not a URL \
+         the configuration allows)"
+    )]
+    ForeignEndpoint {
+        /// The field's name: `token_endpoint` or `jwks_uri`.
+        name: &'static str,
+    },
 }
 
 /// How a transport failed, as far as retrying is concerned.

@@ -1,7 +1,5 @@
 //! What a token is asked for: the resource or organization, the scopes, and extra parameters.
 
-use url::Url;
-
 use crate::error::ConfigError;
 use crate::scopes::Scopes;
 
@@ -110,8 +108,16 @@ impl TokenParams {
         &self.extra
     }
 
-    /// Checks everything that Logto would refuse, before anything is sent.
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks everything that Logto would refuse, before anything is sent. Building a
+    /// [`TokenRequest`](crate::TokenRequest) runs this check (and those that need the
+    /// configuration); call it to check parameters read from elsewhere early.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] that says what Logto would refuse: several resources, neither resource
+    /// nor organization, a resource that is not an absolute URI, an empty organization id, a scope
+    /// outside RFC 6749 §3.3's characters, a reserved extra parameter.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         match self.resources.as_slice() {
             [] => {}
             [resource] => validate_resource(resource)?,
@@ -155,6 +161,8 @@ fn validate_resource(resource: &str) -> Result<(), ConfigError> {
             "it must not be empty or have surrounding white space",
         ));
     }
-    Url::parse(resource).map_err(|_| invalid("it must be an absolute URI"))?;
+    if !crate::endpoint::is_absolute_uri(resource) {
+        return Err(invalid("it must be an absolute URI"));
+    }
     Ok(())
 }

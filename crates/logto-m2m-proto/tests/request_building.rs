@@ -357,3 +357,143 @@ fn cache_keys_ignore_scope_order_but_nothing_else() {
     .unwrap();
     assert_ne!(&base, post.key());
 }
+
+#[test]
+fn plain_http_goes_only_to_literal_loopback_addresses_and_localhost() {
+    let build = |endpoint: &str| ClientConfig::builder(endpoint, "id", "secret").build();
+    for loopback in [
+        "http://localhost:3001",
+        "http://LocalHost:3001",
+        "http://127.0.0.1",
+        "http://127.9.9.9:3001",
+        "http://[::1]:3001",
+        "http://[::ffff:127.0.0.1]",
+    ] {
+        assert!(build(loopback).is_ok(), "{loopback}");
+    }
+    // A resolver may send these names to DNS, which can answer with any address.
+    for through_dns in [
+        "http://localhost.:3001",
+        "http://auth.localhost",
+        "http://localhost.localhost:3001",
+    ] {
+        assert!(
+            matches!(build(through_dns), Err(ConfigError::InsecureHttp { .. })),
+            "{through_dns}"
+        );
+    }
+}
+
+#[test]
+fn an_endpoint_pasted_with_an_oidc_path_is_refused_with_the_base_url_to_give() {
+    for (pasted, suffix, base) in [
+        ("https://t.logto.app/oidc", "/oidc", "https://t.logto.app"),
+        ("https://t.logto.app/oidc/", "/oidc", "https://t.logto.app"),
+        (
+            "https://t.logto.app/oidc/token",
+            "/oidc/token",
+            "https://t.logto.app",
+        ),
+        (
+            "https://auth.example.com/logto/oidc/token/",
+            "/oidc/token",
+            "https://auth.example.com/logto",
+        ),
+        (
+            "http://localhost:3001/oidc/.well-known/openid-configuration",
+            "/oidc/.well-known/openid-configuration",
+            "http://localhost:3001",
+        ),
+    ] {
+        let error = ClientConfig::builder(pasted, "id", "secret")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::EndpointWithOidcPath {
+                endpoint: pasted.to_owned(),
+                suffix,
+                base: base.to_owned(),
+            },
+            "{pasted}"
+        );
+        assert!(
+            error.to_string().contains(&format!("{base:?} instead")),
+            "{error}"
+        );
+        assert_eq!(
+            logto_m2m_proto::Discovery::new(pasted, false).unwrap_err(),
+            error
+        );
+    }
+    assert_eq!(
+        ClientConfig::builder("https://t.logto.app/oidc/token", "id", "secret")
+            .build()
+            .unwrap_err()
+            .to_string(),
+        "the endpoint \"https://t.logto.app/oidc/token\" ends in Logto's OIDC path \"/oidc/token\": \
+         give Logto's base URL \"https://t.logto.app\" instead (the token endpoint \
+         https://t.logto.app/oidc/token is derived from it)"
+    );
+    // A path that only looks alike is a base URL; an explicit token endpoint may end in /oidc/token.
+    assert!(
+        ClientConfig::builder("https://e.com/oidc-proxy", "id", "secret")
+            .build()
+            .is_ok()
+    );
+    assert_eq!(
+        ClientConfig::builder("https://e.com", "id", "secret")
+            .token_endpoint("https://e.com/oidc/token")
+            .build()
+            .unwrap()
+            .token_endpoint(),
+        "https://e.com/oidc/token"
+    );
+}
+
+#[test]
+fn endpoints_are_written_in_one_normal_form() {
+    let endpoint = |endpoint: &str| {
+        ClientConfig::builder(endpoint, "id", "secret")
+            .build()
+            .unwrap()
+            .endpoint()
+            .to_owned()
+    };
+    assert_eq!(endpoint("HTTPS://T.Logto.APP/"), "https://t.logto.app");
+    assert_eq!(endpoint("https://t.logto.app:443"), "https://t.logto.app");
+    assert_eq!(
+        endpoint("https://t.logto.app:8443/"),
+        "https://t.logto.app:8443"
+    );
+    assert_eq!(endpoint("http://[0:0:0:0:0:0:0:1]:80"), "http://[::1]");
+    assert_eq!(
+        ClientConfig::builder("https://T.logto.app", "id", "secret")
+            .token_endpoint("https://E.com")
+            .build()
+            .unwrap()
+            .token_endpoint(),
+        "https://e.com/"
+    );
+    for bad in [
+        "https://",
+        "https:///path",
+        "https://e.com/?",
+        "https://e.com/#",
+        "https://@e.com",
+        "https://bücher.example",
+        "https://e com",
+        "https://e.com:99999",
+        "https://[::1",
+        "https://[not-an-ip]",
+        "mailto:admin@e.com",
+    ] {
+        assert!(
+            matches!(
+                ClientConfig::builder(bad, "id", "secret").build(),
+                Err(ConfigError::InvalidUrl { .. })
+            ),
+            "{bad}"
+        );
+    }
+}

@@ -552,3 +552,88 @@ fn granted_scopes_are_the_servers_whatever_their_order_or_spacing() {
         )
     );
 }
+
+#[test]
+fn the_oauth_error_code_is_one_call_away() {
+    let unknown_resource = parse(&json(
+        400,
+        r#"{"code":"oidc.invalid_target","message":"Invalid resource indicator.","error":"invalid_target","error_description":"resource indicator is missing, or unknown"}"#,
+    ))
+    .unwrap_err();
+    assert_eq!(
+        unknown_resource.oauth_error_code(),
+        Some(&ErrorCode::InvalidTarget)
+    );
+    assert_eq!(
+        unknown_resource
+            .oauth_error()
+            .and_then(|oauth| oauth.description.as_deref()),
+        Some("resource indicator is missing, or unknown")
+    );
+    assert_eq!(
+        unknown_resource
+            .server_error()
+            .and_then(|server| server.logto_code()),
+        Some("oidc.invalid_target")
+    );
+    let bad_gateway = parse(&respond(502, Some("text/html"), "<h1>502</h1>")).unwrap_err();
+    assert!(bad_gateway.server_error().is_some());
+    assert_eq!(bad_gateway.oauth_error_code(), None);
+    let unusable = parse(&json(200, r#"{"expires_in":60}"#)).unwrap_err();
+    assert_eq!(unusable.server_error().map(|_| ()), None);
+    assert_eq!(unusable.oauth_error_code(), None);
+}
+
+#[test]
+fn a_discovery_document_cannot_send_the_secret_or_the_key_lookup_elsewhere() {
+    use logto_m2m_proto::Discovery;
+    let document = |token_endpoint: &str, jwks_uri: &str| {
+        json(
+            200,
+            &format!(
+                r#"{{"issuer":"https://t.logto.app/oidc","token_endpoint":"{token_endpoint}","jwks_uri":"{jwks_uri}"}}"#
+            ),
+        )
+    };
+    let discovery = Discovery::new("https://T.logto.app/", false).unwrap();
+    let problem = |response: Response<Vec<u8>>| match discovery
+        .parse_response(&response, SystemTime::now())
+    {
+        Err(Error::InvalidResponse(e)) => Some(e.problem().clone()),
+        Err(other) => panic!("{other}"),
+        Ok(_) => None,
+    };
+    let jwks = "https://t.logto.app/oidc/jwks";
+    assert_eq!(
+        problem(document("https://t.logto.app/oidc/token", jwks)),
+        None
+    );
+    assert_eq!(
+        problem(document("https://T.LOGTO.app:443/oidc/token", jwks)),
+        None
+    );
+    for token_endpoint in [
+        "https://evil.example/oidc/token",
+        "http://t.logto.app/oidc/token",
+        "https://t.logto.app:8443/oidc/token",
+        "https://t.logto.app.evil.example/oidc/token",
+        "https://user@t.logto.app/oidc/token",
+        "/oidc/token",
+        "not a url",
+    ] {
+        assert_eq!(
+            problem(document(token_endpoint, jwks)),
+            Some(ResponseProblem::ForeignEndpoint {
+                name: "token_endpoint"
+            }),
+            "{token_endpoint}"
+        );
+    }
+    assert_eq!(
+        problem(document(
+            "https://t.logto.app/oidc/token",
+            "https://evil.example/jwks"
+        )),
+        Some(ResponseProblem::ForeignEndpoint { name: "jwks_uri" })
+    );
+}

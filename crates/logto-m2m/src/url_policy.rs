@@ -73,9 +73,9 @@ mod tests {
             "http://127.0.0.1:3001/oidc/token",
             "http://127.3.2.1/",
             "http://localhost:3001/",
-            "http://LocalHost./",
-            "http://auth.localhost/",
+            "http://LocalHost/",
             "http://[::1]:8080/",
+            "http://[::ffff:127.0.0.1]/",
         ] {
             assert_eq!(check_url(&uri(ok), false), Ok(()), "{ok}");
         }
@@ -83,6 +83,11 @@ mod tests {
             "http://example.invalid/oidc/token",
             "http://10.0.0.1/",
             "http://localhost.example.com/",
+            // Names that a resolver may send to DNS: only a literal address or exactly
+            // `localhost` is known to stay on this machine.
+            "http://localhost./",
+            "http://auth.localhost/",
+            "http://localhost.localhost/",
             "http://[::2]/",
             "http://128.0.0.1/",
         ] {
