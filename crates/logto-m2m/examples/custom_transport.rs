@@ -15,10 +15,10 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use logto_m2m::proto::http::{Request, Response, StatusCode, header};
-use logto_m2m::proto::{TransportErrorKind, management_api};
 use logto_m2m::transport_rules::{BodyBuffer, ReadBodyError, RefusedResponse};
 use logto_m2m::{
     BlockingTokenManager, BlockingTransport, ClientConfig, IntoTransportError, TokenParams,
+    TransportErrorKind, management_api,
 };
 use logto_m2m_testkit::{TestServer, defaults};
 
@@ -80,7 +80,7 @@ impl BlockingTransport for StdNetTransport {
     fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, StdNetError> {
         // 1. Only where the secret may go: https anywhere, http only on loopback.
         logto_m2m::check_url(request.uri(), false).map_err(|refusal| {
-            StdNetError::new(TransportErrorKind::InvalidRequest, format!("{refusal:?}"))
+            StdNetError::new(TransportErrorKind::InvalidRequest, refusal.to_string())
         })?;
         if request.uri().scheme_str() != Some("http") {
             return Err(StdNetError::new(

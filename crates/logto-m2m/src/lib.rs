@@ -37,16 +37,22 @@ pub mod transport;
 pub mod transport_rules;
 mod url_policy;
 
+/// The attribute that [`Transport`] implementations carry: `#[logto_m2m::async_trait]`.
+pub use async_trait::async_trait;
 pub use asynchronous::{AsyncTokenManager, BackgroundTask, Sleep, Spawn};
 pub use blocking::BlockingTokenManager;
 pub use builder::TokenManagerBuilder;
 pub use env::{
-    APP_ID_VAR, APP_SECRET_VAR, ENDPOINT_VAR, EnvError, config_builder_from_env,
-    config_builder_from_vars, config_from_env, config_from_vars,
+    ALLOW_INSECURE_HTTP_VAR, APP_ID_VAR, APP_SECRET_VAR, AUTH_METHOD_VAR, ENDPOINT_VAR, EnvError,
+    ORGANIZATION_ID_VAR, RESOURCE_VAR, SCOPES_VAR, config_builder_from_env,
+    config_builder_from_vars, config_from_env, config_from_vars, params_from_env, params_from_vars,
 };
 pub use logto_m2m_proto as proto;
 pub use logto_m2m_proto::{
-    CachePolicy, ClientAuthMethod, ClientConfig, Error, ErrorKind, Token, TokenParams, TokenRequest,
+    AccessToken, AppSecret, CachePolicy, ClientAuthMethod, ClientConfig, ClientConfigBuilder,
+    ConfigError, Error, ErrorCode, ErrorKind, ExpiryPolicy, InvalidResponse, OAuthError,
+    ParseWarning, ResponseProblem, Scopes, ServerError, ServerErrorReason, Token, TokenParams,
+    TokenRequest, TransportError, TransportErrorKind, management_api,
 };
 pub use retry::RetryPolicy;
 pub use source::TokenSource;

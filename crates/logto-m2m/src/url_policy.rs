@@ -5,16 +5,23 @@
 use logto_m2m_proto::http::Uri;
 use logto_m2m_proto::is_loopback_host;
 
-/// Why a request URL was refused before anything was sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a request URL was refused before anything was sent. Its `Display` says why and what to do;
+/// it is an [`std::error::Error`], so a transport can wrap it as it is
+/// (`TransportError::new(TransportErrorKind::InvalidRequest, refusal)`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UrlRefusal {
     /// Plain `http` to a host that is not loopback, without the opt-in.
+    #[error(
+        "refusing plain http to non-loopback host {host:?}: the app secret would travel unencrypted \
+         (use https, or opt in with allow_insecure_http)"
+    )]
     InsecureHttp {
         /// The refused host.
         host: String,
     },
     /// The URL cannot be sent at all (no scheme, no host, a scheme other than http or https).
+    #[error("refusing to send to this URL: {reason}")]
     InvalidUrl {
         /// Why.
         reason: &'static str,
@@ -113,5 +120,24 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_refusal_is_an_error_that_says_why_and_wraps_into_a_transport_error() {
+        use logto_m2m_proto::{TransportError, TransportErrorKind};
+
+        let refusal = check_url(&uri("http://auth.example.com/oidc/token"), false).unwrap_err();
+        assert_eq!(
+            refusal.to_string(),
+            "refusing plain http to non-loopback host \"auth.example.com\": the app secret would \
+             travel unencrypted (use https, or opt in with allow_insecure_http)"
+        );
+        let error = TransportError::new(TransportErrorKind::InvalidRequest, refusal);
+        assert!(error.to_string().contains("auth.example.com"), "{error}");
+        let invalid = check_url(&uri("ftp://example.com/"), true).unwrap_err();
+        assert_eq!(
+            invalid.to_string(),
+            "refusing to send to this URL: the scheme must be https (or http on loopback)"
+        );
     }
 }
