@@ -33,8 +33,9 @@ type HyperClient = Client<HttpsConnector<Connector>, Full<Bytes>>;
 
 /// An async [`Transport`] over a pooled hyper 1 client (hyper-util's legacy client).
 ///
-/// - TLS by rustls (ring) with the webpki roots, HTTP/1.1 and HTTP/2 (by ALPN); plain `http` only
-///   to loopback hosts (`localhost`, 127.0.0.0/8, `::1`) unless
+/// - TLS by rustls (ring) with the webpki roots, HTTP/1.1 (HTTP/2 by ALPN only when
+///   [`HyperTransportBuilder::http2`] asks for it); plain `http` only to loopback hosts
+///   (`localhost`, 127.0.0.0/8, `::1`) unless
 ///   [`HyperTransportBuilder::allow_insecure_http`] is set. Anything else is refused before any
 ///   DNS lookup or connection.
 /// - Error statuses (4xx, 5xx) come back as responses, so OAuth error bodies reach the parser.
@@ -224,6 +225,7 @@ pub struct HyperTransportBuilder {
     runtime: Option<Handle>,
     proxy: Option<Uri>,
     proxy_authorization: Option<HeaderValue>,
+    http2: bool,
 }
 
 impl Default for HyperTransportBuilder {
@@ -237,6 +239,7 @@ impl Default for HyperTransportBuilder {
             runtime: None,
             proxy: None,
             proxy_authorization: None,
+            http2: false,
         }
     }
 }
@@ -297,6 +300,14 @@ impl HyperTransportBuilder {
         self
     }
 
+    /// Offers HTTP/2 as well as HTTP/1.1 in the TLS handshake (ALPN). Default: `false`: a token
+    /// endpoint is asked a few times an hour, so HTTP/2's multiplexing gains nothing, and
+    /// HTTP/1.1 is what every Logto deployment and proxy in front of it speaks.
+    pub fn http2(mut self, enable: bool) -> Self {
+        self.http2 = enable;
+        self
+    }
+
     /// Runs every exchange on this tokio runtime, so that `send` can be awaited from any executor.
     /// Default: none, each exchange runs on the tokio runtime that awaits `send`.
     pub fn tokio_handle(mut self, handle: Handle) -> Self {
@@ -327,11 +338,12 @@ impl HyperTransportBuilder {
         let client = HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
             .map(|builder| {
-                let https = builder
-                    .https_or_http()
-                    .enable_http1()
-                    .enable_http2()
-                    .wrap_connector(connector);
+                let protocols = builder.https_or_http().enable_http1();
+                let https = if self.http2 {
+                    protocols.enable_http2().wrap_connector(connector)
+                } else {
+                    protocols.wrap_connector(connector)
+                };
                 Client::builder(TokioExecutor::new())
                     .timer(TokioTimer::new())
                     .pool_timer(TokioTimer::new())
