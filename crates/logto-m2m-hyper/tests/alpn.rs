@@ -1,5 +1,5 @@
 //! Which HTTP versions the transport offers a token endpoint in the TLS handshake: HTTP/1.1 only
-//! (no `h2` in ALPN), unless HTTP/2 is asked for. Read from the ClientHello the transport sends to a loopback
+//! (no `h2` in ALPN), unless HTTP/2 is asked for. Read from the `ClientHello` the transport sends to a loopback
 //! listener (no certificate is needed: the handshake stops there).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -13,7 +13,7 @@ use logto_m2m::Transport;
 use logto_m2m_hyper::HyperTransport;
 use logto_m2m_hyper::http::Request;
 
-/// Reads one TLS record holding a ClientHello and returns the protocols its ALPN extension lists.
+/// Reads one TLS record holding a `ClientHello` and returns the protocols its ALPN extension lists.
 fn alpn_protocols(record: &[u8]) -> Vec<String> {
     let u16_at = |at: usize| usize::from(u16::from_be_bytes([record[at], record[at + 1]]));
     assert_eq!(record[0], 22, "a handshake record");
