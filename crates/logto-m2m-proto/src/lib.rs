@@ -1,40 +1,4 @@
-//! The sans-IO core of `logto-m2m`: Logto machine-to-machine tokens by the OAuth 2.0
-//! client-credentials grant, without sockets, async, clock reads or randomness.
-//!
-//! This crate builds token requests as [`http::Request<Vec<u8>>`](http::Request), parses the answers
-//! into a [`Token`] or a typed [`Error`], and decides, for a `now` the caller passes in, whether to use
-//! a cached token, fetch, refresh ahead, wait or back off. The caller owns time and IO, so the same
-//! core runs under blocking code, any async runtime, wasm, and deterministic tests.
-//!
-//! # Building a request and parsing its answer
-//!
-//! ```
-//! use std::time::{Duration, Instant, SystemTime};
-//! use logto_m2m_proto::{ClientConfig, TokenParams, TokenRequest, http};
-//!
-//! let config = ClientConfig::builder("https://my-tenant.logto.app", "my-app", "my-secret").build()?;
-//! let params = TokenParams::for_resource("https://api.example.com").scope("read:items");
-//! let request = TokenRequest::new(&config, params)?;
-//!
-//! let sent_at = Instant::now();
-//! let http_request = request.to_http(); // POST https://my-tenant.logto.app/oidc/token
-//! assert_eq!(http_request.uri(), "https://my-tenant.logto.app/oidc/token");
-//!
-//! // ... send it with any HTTP client, then:
-//! let response = http::Response::builder()
-//!     .status(200)
-//!     .header("content-type", "application/json")
-//!     .body(r#"{"access_token":"eyJ.x.y","expires_in":3600,"token_type":"Bearer","scope":"read:items"}"#)?;
-//! let token = request.parse_response(&response, sent_at, SystemTime::now())?;
-//! assert_eq!(token.expires_at(), sent_at + Duration::from_secs(3600));
-//! assert!(token.not_granted_scopes().is_empty());
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-//!
-//! # What this crate does not do
-//!
-//! It never opens a connection, reads a clock, draws a random number or spawns a task. Transports,
-//! timers and waiting belong to the `logto-m2m` drivers (or to your own).
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(fuzzing), warn(missing_docs))]
 
@@ -81,8 +45,3 @@ pub use secret::{AccessToken, AppSecret};
 pub use state_machine::{Fetch, Poll, SlotState, Ticket};
 pub use token::{ParseWarning, Token, TokenType};
 pub use token_cache::TokenCache;
-
-/// Compiles the README's example as a doctest.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct ReadmeDoctests;

@@ -1,26 +1,4 @@
-//! Logto machine-to-machine token managers: thin drivers of the one state machine in
-//! [`logto_m2m_proto`], for threads ([`BlockingTokenManager`]) and for async code on any runtime
-//! ([`AsyncTokenManager`]), over any HTTP stack ([`BlockingTransport`], [`Transport`], or a closure).
-//!
-//! The managers take no expiry or retry decision of their own: they poll the state machine, send
-//! what it asks for, wait when it says so, and hand the outcomes back.
-//!
-//! ```
-//! use logto_m2m::{BlockingTokenManager, ClientConfig, TokenParams};
-//! use logto_m2m::proto::http::{Request, Response};
-//!
-//! // Any HTTP stack is a transport; here a closure that answers like Logto.
-//! let transport = |request: Request<Vec<u8>>| -> Result<Response<Vec<u8>>, std::io::Error> {
-//!     assert_eq!(request.uri(), "https://my-tenant.logto.app/oidc/token");
-//!     Ok(Response::new(br#"{"access_token":"eyJ.x.y","expires_in":3600,"token_type":"Bearer"}"#.to_vec()))
-//! };
-//! let config = ClientConfig::builder("https://my-tenant.logto.app", "app-id", "app-secret").build()?;
-//! let manager = BlockingTokenManager::new(transport, config);
-//! let api = manager.source(TokenParams::for_resource("https://api.example.com"))?;
-//! let token = api.token()?;
-//! assert_eq!(token.access_token().expose_secret(), "eyJ.x.y");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
