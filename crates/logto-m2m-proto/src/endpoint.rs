@@ -83,6 +83,12 @@ pub(crate) fn parse_secure_url(
     if input.contains('#') {
         return Err(invalid("it must not have a fragment"));
     }
+    if !input.is_ascii() {
+        return Err(invalid(
+            "it must be ASCII: give an internationalized host name in its xn-- form and \
+             percent-encode the path",
+        ));
+    }
     let uri: Uri = input
         .parse()
         .map_err(|e: http::uri::InvalidUri| invalid(&format!("it is not an absolute URL ({e})")))?;

@@ -496,4 +496,11 @@ fn endpoints_are_written_in_one_normal_form() {
             "{bad}"
         );
     }
+    assert!(
+        ClientConfig::builder("https://bücher.example", "id", "secret")
+            .build()
+            .unwrap_err()
+            .to_string()
+            .contains("xn--")
+    );
 }
