@@ -1,51 +1,4 @@
-//! An in-process, Logto-compatible token endpoint for tests, with fault injection.
-//!
-//! [`TestServer`] runs Logto's `POST /oidc/token` for the OAuth 2.0 client-credentials grant on
-//! `127.0.0.1` (an ephemeral port, its own thread and tokio runtime), with the same statuses,
-//! `error` codes, error envelopes and headers as a real Logto: client authentication by `Basic`
-//! header or `client_secret_post`, one `resource` per request, silent scope narrowing,
-//! organization tokens, ES384 JWT access tokens, `GET /oidc/jwks` and OIDC discovery.
-//!
-//! Tests can then make it misbehave ([`Fault`]): error statuses, `Retry-After`, delays,
-//! connection resets, truncated, endless or huge bodies, HTML error pages, redirects, wrong
-//! content types and malformed `expires_in`. Every request is logged ([`RecordedRequest`]).
-//!
-//! `start` is a blocking call that works from synchronous tests and from async tests on any
-//! runtime; dropping the server stops it and releases the port.
-//!
-//! # Example
-//!
-//! ```
-//! use std::io::{Read, Write};
-//! use std::net::TcpStream;
-//! use logto_m2m_testkit::{Fault, RetryAfter, TestServer, defaults};
-//!
-//! let server = TestServer::start_default()?;
-//! // Point the code under test at `server.endpoint()` (the Logto endpoint), with
-//! // `defaults::APP_ID` / `defaults::APP_SECRET`. Here, a raw request:
-//! let body = "grant_type=client_credentials&client_id=m2m-app&client_secret=m2m-secret\
-//!             &resource=https%3A%2F%2Fapi.example.com&scope=read%3Aitems";
-//! let send = |body: &str| -> std::io::Result<String> {
-//!     let mut s = TcpStream::connect(server.addr())?;
-//!     write!(s, "POST /oidc/token HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-//!                Content-Type: application/x-www-form-urlencoded\r\n\
-//!                Content-Length: {}\r\n\r\n{body}", server.addr(), body.len())?;
-//!     let mut response = String::new();
-//!     s.read_to_string(&mut response)?;
-//!     Ok(response)
-//! };
-//! assert!(send(body)?.starts_with("HTTP/1.1 200 OK"));
-//!
-//! // The next token request is throttled.
-//! server.inject(Fault::TooManyRequests(RetryAfter::Seconds(2)), 1);
-//! let throttled = send(body)?;
-//! assert!(throttled.starts_with("HTTP/1.1 429"));
-//! assert!(throttled.to_ascii_lowercase().contains("retry-after: 2"));
-//!
-//! assert_eq!(server.token_requests(), 2);
-//! assert_eq!(server.requests()[0].client_id(), Some(defaults::APP_ID));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -321,11 +274,6 @@ impl TestServer {
         }
     }
 }
-
-/// The README's examples, compiled as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-pub struct ReadmeDoctests;
 
 impl Drop for TestServer {
     fn drop(&mut self) {
