@@ -366,6 +366,9 @@ fn check_error(error: &ConfigError, given: &Given) {
         ConfigError::InvalidUrl { what, .. } => {
             matches!(*what, "endpoint" | "token endpoint")
         }
+        ConfigError::EndpointWithOidcPath { endpoint, .. } => {
+            *endpoint == given.endpoint && given.endpoint.trim_end_matches('/').contains("/oidc")
+        }
         other => panic!("an unexpected error: {other:?}"),
     };
     assert!(justified, "the input does not justify {error:?}");
