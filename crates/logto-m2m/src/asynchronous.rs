@@ -100,7 +100,7 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
         TokenManagerBuilder::new(transport, config)
     }
 
-    /// A builder configured from `LOGTO_ENDPOINT`, `LOGTO_APP_ID` and `LOGTO_APP_SECRET`.
+    /// A builder configured from the environment (every variable: [`crate::config_from_env`]).
     ///
     /// # Errors
     ///

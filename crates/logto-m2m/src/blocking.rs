@@ -65,7 +65,7 @@ impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
         TokenManagerBuilder::new(transport, config)
     }
 
-    /// A manager configured from `LOGTO_ENDPOINT`, `LOGTO_APP_ID` and `LOGTO_APP_SECRET`.
+    /// A manager configured from the environment (every variable: [`crate::config_from_env`]).
     ///
     /// # Errors
     ///

@@ -47,8 +47,8 @@ impl<T> TokenManagerBuilder<T> {
         }
     }
 
-    /// Starts with `transport` and the configuration from `LOGTO_ENDPOINT`, `LOGTO_APP_ID` and
-    /// `LOGTO_APP_SECRET`.
+    /// Starts with `transport` and the configuration from the environment (every variable:
+    /// [`crate::config_from_env`]).
     ///
     /// # Errors
     ///
