@@ -11,7 +11,9 @@
 //! machine and callers agree on what is retried.
 //!
 //! No error value ever holds the app secret or an access token: bodies of successful responses are
-//! never copied into errors, and the app secret is scrubbed from every text a server sends back.
+//! never copied into errors, and the app secret, in every form it takes on the wire (raw,
+//! form- or percent-encoded, inside the base64 Basic credentials, JSON- or HTML-escaped), is
+//! scrubbed from every text a server sends back.
 
 use std::fmt;
 use std::sync::Arc;
@@ -387,7 +389,7 @@ impl fmt::Display for ServerErrorReason {
 pub struct OAuthError {
     /// The `error` code.
     pub code: ErrorCode,
-    /// The `error_description`, if any (secrets scrubbed, length bounded).
+    /// The `error_description`, if any (the app secret scrubbed in all its forms, length bounded).
     pub description: Option<String>,
     /// The `error_uri`, if any.
     pub uri: Option<String>,

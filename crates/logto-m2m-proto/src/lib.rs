@@ -19,6 +19,7 @@ mod request;
 mod response;
 mod retry_after;
 mod scopes;
+mod scrub;
 mod secret;
 mod sensitive_header;
 pub mod state_machine;

@@ -4,8 +4,9 @@
 //! deviations are listed in [`Token::warnings`]. Error bodies are parsed as OAuth errors (RFC 6749
 //! §5.2) in Logto's envelope, as Logto Cloud's quota answer, or kept as a short excerpt.
 //!
-//! Nothing from a success body ever goes into an error value, and the app secret is scrubbed from
-//! every text copied out of an error answer.
+//! Nothing from a success body ever goes into an error value, and the app secret, in every form it
+//! takes on the wire (see [`crate::scrub`]), is scrubbed from every text copied out of an answer,
+//! before any of it is cut short.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,6 +20,7 @@ use crate::error::{
 use crate::request::TokenRequest;
 use crate::retry_after::retry_after;
 use crate::scopes::Scopes;
+use crate::scrub::Scrubber;
 use crate::secret::AccessToken;
 use crate::success_body::{FieldValue, Shape, TokenFields, read_body};
 use crate::token::{ParseWarning, Token, TokenType};
@@ -39,10 +41,15 @@ pub(crate) fn parse_token_response<B: AsRef<[u8]>>(
     let status = response.status();
     let headers = response.headers();
     let body = response.body().as_ref();
-    let secret = request.config().app_secret().expose_secret();
-    let scrub = |text: &str| scrub(text, secret);
+    // Built only on the error path: the success path never pays for it.
+    let scrubber = || {
+        let config = request.config();
+        Scrubber::new(config.app_id(), config.app_secret().expose_secret())
+    };
 
     if !status.is_success() {
+        let scrubber = scrubber();
+        let scrub = |text: &str| scrubber.scrub(text);
         return Err(server_error(status, headers, body, wall_now, &scrub).into());
     }
 
@@ -55,11 +62,13 @@ pub(crate) fn parse_token_response<B: AsRef<[u8]>>(
     }
     if fields.extra.get("error").is_some_and(Value::is_string) {
         // A 2xx that carries an OAuth error is an error (seen behind some proxies and servers).
+        let scrubber = scrubber();
+        let scrub = |text: &str| scrubber.scrub(text);
         return Err(error_from_object(status, headers, &fields.extra, wall_now, &scrub).into());
     }
 
     let mut warnings = Vec::new();
-    check_content_type(headers, &mut warnings);
+    check_content_type(headers, &mut warnings, scrubber);
     Ok(build_token(request, fields, sent_at, warnings).map_err(invalid)?)
 }
 
@@ -190,7 +199,13 @@ fn expires_in_secs(
     Ok(secs)
 }
 
-fn check_content_type(headers: &HeaderMap, warnings: &mut Vec<ParseWarning>) {
+/// Warns about a missing or non-JSON `Content-Type`; the warning quotes the header (scrubbed with
+/// the scrubber `scrubber` builds, only then).
+fn check_content_type(
+    headers: &HeaderMap,
+    warnings: &mut Vec<ParseWarning>,
+    scrubber: impl FnOnce() -> Scrubber,
+) {
     let Some(value) = headers.get(CONTENT_TYPE) else {
         warnings.push(ParseWarning::ContentTypeMissing);
         return;
@@ -205,8 +220,9 @@ fn check_content_type(headers: &HeaderMap, warnings: &mut Vec<ParseWarning>) {
         || (starts_with_ignore_case(mime, b"application/")
             && ends_with_ignore_case(mime, b"+json"));
     if !is_json {
+        let content_type = scrubber().scrub(&String::from_utf8_lossy(bytes));
         warnings.push(ParseWarning::UnexpectedContentType {
-            content_type: printable_excerpt(&String::from_utf8_lossy(bytes), 100),
+            content_type: printable_excerpt(&content_type, 100),
         });
     }
 }
@@ -348,13 +364,4 @@ pub(crate) fn printable_excerpt(text: &str, max_chars: usize) -> String {
     let trimmed = out.trim_end().len();
     out.truncate(trimmed);
     out
-}
-
-/// Replaces every occurrence of the app secret in a text that came from the server.
-fn scrub(text: &str, secret: &str) -> String {
-    if secret.is_empty() || !text.contains(secret) {
-        text.to_owned()
-    } else {
-        text.replace(secret, "[redacted]")
-    }
 }
