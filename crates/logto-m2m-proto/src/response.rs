@@ -49,7 +49,7 @@ pub(crate) fn parse_token_response<B: AsRef<[u8]>>(
 
     if !status.is_success() {
         let scrubber = scrubber();
-        let scrub = |text: &str| scrubber.scrub(text);
+        let scrub = |text: &str| scrub_for_print(&scrubber, text);
         return Err(server_error(status, headers, body, wall_now, &scrub).into());
     }
 
@@ -63,7 +63,7 @@ pub(crate) fn parse_token_response<B: AsRef<[u8]>>(
     if fields.extra.get("error").is_some_and(Value::is_string) {
         // A 2xx that carries an OAuth error is an error (seen behind some proxies and servers).
         let scrubber = scrubber();
-        let scrub = |text: &str| scrubber.scrub(text);
+        let scrub = |text: &str| scrub_for_print(&scrubber, text);
         return Err(error_from_object(status, headers, &fields.extra, wall_now, &scrub).into());
     }
 
@@ -220,7 +220,7 @@ fn check_content_type(
         || (starts_with_ignore_case(mime, b"application/")
             && ends_with_ignore_case(mime, b"+json"));
     if !is_json {
-        let content_type = scrubber().scrub(&String::from_utf8_lossy(bytes));
+        let content_type = scrub_for_print(&scrubber(), &String::from_utf8_lossy(bytes));
         warnings.push(ParseWarning::UnexpectedContentType {
             content_type: printable_excerpt(&content_type, 100),
         });
@@ -364,4 +364,12 @@ pub(crate) fn printable_excerpt(text: &str, max_chars: usize) -> String {
     let trimmed = out.trim_end().len();
     out.truncate(trimmed);
     out
+}
+
+/// `text` with every form of the app secret scrubbed, before any of it is cut short: once as it
+/// came, and once more as [`printable_excerpt`] prints it, whose folding of white space and
+/// control characters could otherwise join the parts of a secret.
+fn scrub_for_print(scrubber: &Scrubber, text: &str) -> String {
+    let scrubbed = scrubber.scrub(text);
+    scrubber.scrub(&printable_excerpt(&scrubbed, usize::MAX))
 }
