@@ -7,6 +7,7 @@ use arbitrary::{Arbitrary, Result, Unstructured};
 use logto_m2m_proto::Error;
 use logto_m2m_proto::http::{HeaderName, HeaderValue, Response, StatusCode};
 
+use super::secret_forms;
 use super::wire::{Bytes, Encode, byte};
 
 /// The app id of the fixed configuration.
@@ -176,41 +177,34 @@ pub fn response(
     response
 }
 
-/// Everything a caller can print of `error`: `Display`, both `Debug`s and the source chain.
-pub fn printed(error: &Error) -> Vec<String> {
+/// Everything a caller can print of `error`: `Display`, both `Debug`s and the source chain, each
+/// with whether it is a `Debug` text.
+pub fn printed(error: &Error) -> Vec<(String, bool)> {
     let mut all = vec![
-        error.to_string(),
-        format!("{error:?}"),
-        format!("{error:#?}"),
+        (error.to_string(), false),
+        (format!("{error:?}"), true),
+        (format!("{error:#?}"), true),
     ];
     let mut source = std::error::Error::source(error);
     while let Some(inner) = source {
-        all.push(inner.to_string());
+        all.push((inner.to_string(), false));
         source = inner.source();
     }
     all
 }
 
-/// Whether `text` shows `secret`, as is or as `Debug` escapes it.
-pub fn shows(text: &str, secret: &str) -> bool {
-    if secret.is_empty() {
-        return false;
-    }
-    let escaped = format!("{secret:?}");
-    let escaped = escaped
-        .strip_prefix('"')
-        .and_then(|e| e.strip_suffix('"'))
-        .unwrap_or(&escaped);
-    text.contains(secret) || text.contains(escaped)
-}
-
-/// Panics if any printed form of `error` shows `secret`.
+/// Panics if any printed form of `error` shows the app secret of [`APP_ID`] in any form it takes
+/// on the wire ([`secret_forms::all_forms`]).
 pub fn assert_no_secret(error: &Error, secret: &str) {
-    let all = printed(error);
-    if !all.iter().any(|text| shows(text, secret)) {
-        return;
+    let forms = secret_forms::all_forms(APP_ID, secret);
+    for (text, is_debug) in printed(error) {
+        if let Some(form) = secret_forms::shown(&text, is_debug, &forms) {
+            panic!(
+                "the error shows the app secret {secret:?} as {} ({:?}): {text}",
+                form.name, form.text
+            );
+        }
     }
-    panic!("the error shows the app secret {secret:?}: {all:#?}");
 }
 
 /// Endpoints an [`EndpointInput`] picks from by index.

@@ -9,6 +9,7 @@ pub mod error_body;
 pub mod known_bugs;
 pub mod request_building;
 pub mod retry_after;
+pub mod secret_forms;
 pub mod seeds;
 pub mod state_machine;
 pub mod token_response;

@@ -12,6 +12,7 @@ use super::discovery::DiscoveryInput;
 use super::error_body::{self, ErrorBodyInput};
 use super::request_building::{self, Pair, RequestInput, ResourceInput};
 use super::retry_after::{self as retry, RetryAfterInput};
+use super::secret_forms;
 use super::state_machine::{Answer, Op, Ops, PolicyInput, StateMachineInput};
 use super::token_response::{self, Setup, TokenResponseInput};
 use super::wire::{Byte, Bytes, Encode, Flag, List, Maybe, Rest, U16, U32, to_bytes};
@@ -396,6 +397,81 @@ fn error_body_seeds(recorded: &[Recorded], out: &mut Vec<Seed>) {
     // Open bug: the OAuth error code is not scrubbed.
     let code = error_body_input("", 400, &[JSON], br#"{"error":"@S"}"#);
     out.push(seed("corpus", T, "secret in error code", &code));
+    echo_seeds(out);
+}
+
+/// Seeds that echo each form of a secret whose encodings all differ, under every escape, in every
+/// text that reaches an error: each JSON field, `WWW-Authenticate`, and an HTML page (also right
+/// at the excerpt's cut).
+fn echo_seeds(out: &mut Vec<Seed>) {
+    const T: &str = "error_body";
+    const SUFFIX: &str = "x +/&<>\"'\\%=:?#\u{e9}\u{1f980}";
+    let marker = |marker: &[u8], wire: usize, escape: usize| {
+        let mut bytes = marker.to_vec();
+        bytes.push(error_body::echo_byte(wire, escape));
+        bytes
+    };
+    let escapes = secret_forms::ESCAPES.len();
+    let forms = secret_forms::wire_forms("app", "secret");
+    for (wire, (name, _)) in forms.iter().enumerate() {
+        let all = |with: &[u8]| -> Vec<u8> {
+            let mut bytes = Vec::new();
+            for escape in 0..escapes {
+                bytes.extend_from_slice(b" (");
+                bytes.extend_from_slice(&marker(with, wire, escape));
+                bytes.push(b')');
+            }
+            bytes
+        };
+        let field = |escape: usize| marker(error_body::JSON_FORM_MARKER, wire, escape);
+        let mut json = br#"{"error":""#.to_vec();
+        json.extend_from_slice(&field(0));
+        json.extend_from_slice(br#"","error_description":"echo"#);
+        json.extend_from_slice(&all(error_body::JSON_FORM_MARKER));
+        json.extend_from_slice(br#"","error_uri":"https://e.example/?c="#);
+        json.extend_from_slice(&field(2));
+        json.extend_from_slice(br#"","code":""#);
+        json.extend_from_slice(&field(3));
+        json.extend_from_slice(br#"","message":""#);
+        json.extend_from_slice(&field(wire % escapes));
+        json.extend_from_slice(br#""}"#);
+        let mut input = error_body_input(SUFFIX, 401, &[JSON], &json);
+        let mut realm = br#"Basic realm=""#.to_vec();
+        realm.extend_from_slice(&marker(error_body::FORM_MARKER, wire, wire % escapes));
+        realm.push(b'"');
+        input
+            .headers
+            .0
+            .push(Header::new("www-authenticate", &realm));
+        out.push(seed(
+            "corpus",
+            T,
+            &format!("echo of {name} in json"),
+            &input,
+        ));
+
+        let mut page = b"<html><body>upstream echoed".to_vec();
+        page.extend_from_slice(&all(error_body::FORM_MARKER));
+        page.extend_from_slice(b"</body></html>");
+        let html = [("content-type", "text/html")];
+        let input = error_body_input(SUFFIX, 502, &html, &page);
+        out.push(seed(
+            "corpus",
+            T,
+            &format!("echo of {name} in html"),
+            &input,
+        ));
+
+        let mut cut = vec![b'x'; 195];
+        cut.extend_from_slice(&marker(error_body::FORM_MARKER, wire, 0));
+        let input = error_body_input(SUFFIX, 500, &[], &cut);
+        out.push(seed(
+            "corpus",
+            T,
+            &format!("echo of {name} at the cut"),
+            &input,
+        ));
+    }
 }
 
 fn retry_after_seeds(out: &mut Vec<Seed>) {
