@@ -1,5 +1,7 @@
-//! Every public type and error, built with a canary secret and a canary token, prints neither.
-#![allow(clippy::unwrap_used)]
+//! Every public type and error, built with a canary secret and a canary token, prints neither; and
+//! a server that echoes the secret in any form it takes on the wire, in any place of its answer,
+//! gets none of them into an error or a warning.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::time::{Instant, SystemTime};
 
@@ -202,5 +204,227 @@ fn nothing_printed_tells_the_length_of_the_secret() {
             printed("a-much-longer-secret-of-another-length", method),
             "{method:?}"
         );
+    }
+}
+
+/// The wire forms of a secret and the escapes an echo may add, written from the protocol; the
+/// fuzz oracle looks for the same ones.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../../fuzz/src/checks/secret_forms.rs"]
+mod secret_forms;
+
+use logto_m2m_proto::ServerError;
+use secret_forms::Form;
+
+/// Secrets whose characters every encoding writes its own way.
+const ECHOED_SECRETS: [&str; 2] = ["CANARY s+/&<\"\\%é-7f3a", "CANARY'>=:?#🦀~*x 9c"];
+const APP_ID: &str = "m2m app";
+
+/// Panics if `printed` (a `Debug` text when `is_debug`) shows any of `forms`.
+fn assert_shows_none(what: &str, printed: &str, is_debug: bool, forms: &[Form]) {
+    if let Some(form) = secret_forms::shown(printed, is_debug, forms) {
+        panic!("{what} shows the secret as {}: {printed}", form.name);
+    }
+}
+
+/// Everything a caller can read of `error`: `Display`, both `Debug`s, the sources, and the texts
+/// the accessors of a server error return.
+fn assert_error_shows_none(what: &str, error: &Error, forms: &[Form]) {
+    assert_shows_none(what, &error.to_string(), false, forms);
+    assert_shows_none(what, &format!("{error:?}"), true, forms);
+    assert_shows_none(what, &format!("{error:#?}"), true, forms);
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        assert_shows_none(what, &inner.to_string(), false, forms);
+        source = inner.source();
+    }
+    let Error::Server(server) = error else {
+        panic!("{what}: not a server error: {error:?}");
+    };
+    let server: &ServerError = server;
+    let oauth = server.oauth();
+    for text in [
+        server.body_excerpt(),
+        server.www_authenticate(),
+        server.logto_code(),
+        server.logto_message(),
+        oauth.map(|oauth| oauth.code.as_str()),
+        oauth.and_then(|oauth| oauth.description.as_deref()),
+        oauth.and_then(|oauth| oauth.uri.as_deref()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        assert_shows_none(what, text, false, forms);
+    }
+}
+
+/// Answers that echo `echo` in every place a server's answer reaches an error: each header, a
+/// non-JSON body (also right where the excerpt is cut), and each field of a JSON error.
+fn echoing_answers(echo: &str) -> Vec<(String, Response<Vec<u8>>)> {
+    let json = |value: serde_json::Value| value.to_string().into_bytes();
+    let bodies: Vec<(&str, u16, &str, Vec<u8>)> = vec![
+        (
+            "OAuth error fields",
+            401,
+            "application/json",
+            json(serde_json::json!({
+                "error": "invalid_client",
+                "error_description": format!("client authentication failed for {echo}"),
+                "error_uri": format!("https://e.example/?c={echo}"),
+                "code": echo,
+                "message": echo,
+                "echo": echo,
+            })),
+        ),
+        (
+            "OAuth error code",
+            400,
+            "application/json",
+            json(serde_json::json!({ "error": echo })),
+        ),
+        (
+            "quota answer",
+            429,
+            "application/json",
+            json(serde_json::json!({ "code": echo, "message": echo })),
+        ),
+        (
+            "2xx with an OAuth error",
+            200,
+            "application/json",
+            json(serde_json::json!({ "error": "server_error", "error_description": echo })),
+        ),
+        (
+            "HTML page",
+            502,
+            "text/html",
+            format!("<html><body><p>upstream saw {echo}</p></body></html>").into_bytes(),
+        ),
+        (
+            "body cut at the excerpt's end",
+            500,
+            "text/plain",
+            format!("{}{echo}", "x".repeat(195)).into_bytes(),
+        ),
+        (
+            "JSON that is not an object",
+            500,
+            "application/json",
+            json(serde_json::json!([echo])),
+        ),
+    ];
+    let headers = [
+        "www-authenticate",
+        "x-echo",
+        "set-cookie",
+        "location",
+        "retry-after",
+        "warning",
+    ];
+    bodies
+        .into_iter()
+        .map(|(place, status, content_type, body)| {
+            let mut builder = Response::builder()
+                .status(status)
+                .header("content-type", content_type);
+            for name in headers {
+                let value = format!(r#"Basic realm="{echo}", error="invalid_client""#);
+                let value = http::HeaderValue::from_bytes(value.as_bytes()).unwrap();
+                builder = builder.header(name, value);
+            }
+            (place.to_owned(), builder.body(body).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn no_form_of_an_echoed_secret_reaches_an_error_or_a_warning() {
+    for secret in ECHOED_SECRETS {
+        let forms = secret_forms::all_forms(APP_ID, secret);
+        for method in [ClientAuthMethod::Basic, ClientAuthMethod::Post] {
+            let config = ClientConfig::builder("https://t.logto.app", APP_ID, secret)
+                .auth_method(method)
+                .build()
+                .unwrap();
+            let request = TokenRequest::new(
+                &config,
+                TokenParams::for_resource("https://api.example.com").scope("a"),
+            )
+            .unwrap();
+            // What went on the wire, echoed as it is, and every form of the secret.
+            let sent = request.to_http();
+            let mut echoes: Vec<(String, String)> = forms
+                .iter()
+                .map(|form| (form.name.clone(), form.text.clone()))
+                .collect();
+            if let Some(authorization) = sent.headers().get(http::header::AUTHORIZATION) {
+                let value = authorization.to_str().unwrap().to_owned();
+                echoes.push(("the Authorization header as sent".to_owned(), value));
+            }
+            let body = String::from_utf8(sent.body().clone()).unwrap();
+            echoes.push(("the form body as sent".to_owned(), body));
+            for (name, echo) in &echoes {
+                for (place, response) in echoing_answers(echo) {
+                    let what = format!("{method:?}, {secret:?} echoed as {name} in {place}");
+                    let error = request
+                        .parse_response(&response, Instant::now(), SystemTime::now())
+                        .unwrap_err();
+                    assert_error_shows_none(&what, &error, &forms);
+                }
+                // A success whose Content-Type echoes it: the warning quotes the header.
+                let success = Response::builder()
+                    .header(
+                        "content-type",
+                        http::HeaderValue::from_bytes(echo.as_bytes()).unwrap(),
+                    )
+                    .body(r#"{"access_token":"t","expires_in":60,"token_type":"Bearer"}"#)
+                    .unwrap();
+                let token = request
+                    .parse_response(&success, Instant::now(), SystemTime::now())
+                    .unwrap();
+                let what = format!("{method:?}, {secret:?} echoed as {name} in Content-Type");
+                assert_shows_none(&what, &format!("{token:?}"), true, &forms);
+                assert_shows_none(&what, &format!("{:#?}", token.warnings()), true, &forms);
+            }
+        }
+    }
+}
+
+/// A server that echoes the request gives the same error whatever the secret's length.
+#[test]
+fn an_echoed_secret_does_not_tell_its_length() {
+    let printed = |secret: &str, method| {
+        let config = ClientConfig::builder("https://t.logto.app", APP_ID, secret)
+            .auth_method(method)
+            .build()
+            .unwrap();
+        let request = TokenRequest::new(
+            &config,
+            TokenParams::for_resource("https://api.example.com"),
+        )
+        .unwrap();
+        let sent = request.to_http();
+        let authorization = sent
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .map(|value| value.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = String::from_utf8(sent.body().clone()).unwrap();
+        let echo = format!("{authorization} {body}");
+        echoing_answers(&echo)
+            .into_iter()
+            .map(|(_, response)| {
+                let error = request
+                    .parse_response(&response, Instant::now(), SystemTime::now())
+                    .unwrap_err();
+                format!("{error:#?}")
+            })
+            .collect::<Vec<_>>()
+    };
+    for method in [ClientAuthMethod::Basic, ClientAuthMethod::Post] {
+        let short = printed("s+/&é", method);
+        let long = printed("a much longer secret, with more of + / & é in it", method);
+        assert_eq!(short, long, "{method:?}");
     }
 }
