@@ -147,12 +147,7 @@ impl Scrubber {
             if let Some(&first) = target.bytes.first() {
                 mark(&mut may_start, first);
                 if first == b' ' {
-                    // `+`, and white space: ASCII, or the first byte of a non-ASCII one.
-                    for byte in [
-                        b'+', b'\t', b'\n', 0x0b, 0x0c, b'\r', 0xc2, 0xe1, 0xe2, 0xe3,
-                    ] {
-                        mark(&mut may_start, byte);
-                    }
+                    mark(&mut may_start, b'+');
                 }
             }
         }
