@@ -306,9 +306,16 @@ impl Unit {
 /// a URL's escapes (`%HH`, `+` for a space) are read on top of those, so that a `%` written
 /// `\u0025` or `&#37;`, or itself percent-encoded (`%252F`), still counts.
 fn encodings_at(text: &[u8], at: usize, want: &[u8], out: &mut Vec<(usize, usize)>) {
-    let Some(&wanted) = want.first() else {
+    let (Some(&byte), Some(&wanted)) = (text.get(at), want.first()) else {
         return;
     };
+    if !matches!(byte, b'%' | b'\\' | b'&' | b'+') {
+        // The common case, kept fast: a byte that starts no escape stands for itself.
+        if byte == wanted {
+            out.push((1, 1));
+        }
+        return;
+    }
     let mut units = Vec::new();
     units_at(text, at, &mut units);
     for unit in &units {
