@@ -640,12 +640,58 @@ impl TransportError {
         self.kind
     }
 
-    /// The transport's own error.
+    /// The transport's own error, or, when its text carried the app secret in any form (an error
+    /// quoting a redirect's `Location` or an echoed header), that text with the secret redacted.
     #[must_use]
     pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.source
     }
+
+    /// This error, with its source replaced by a redacted text if `scrub` changes any text it
+    /// prints (its `Display`, its sources' or its `Debug`). Otherwise unchanged, so that callers
+    /// can still downcast the transport's own error.
+    pub(crate) fn scrubbed(self, scrub: impl Fn(&str) -> String) -> Self {
+        let mut display = self.source.to_string();
+        let mut next = self.source.source();
+        while let Some(inner) = next {
+            display.push_str(": ");
+            display.push_str(&inner.to_string());
+            next = inner.source();
+        }
+        let debug = format!("{:?}", self.source);
+        let (clean_display, clean_debug) = (scrub(&display), scrub(&debug));
+        if clean_display == display && clean_debug == debug {
+            return self;
+        }
+        Self {
+            kind: self.kind,
+            source: Arc::new(ScrubbedSource {
+                display: clean_display,
+                debug: clean_debug,
+            }),
+        }
+    }
 }
+
+/// A transport error whose text carried the app secret: what it printed, redacted.
+struct ScrubbedSource {
+    display: String,
+    debug: String,
+}
+
+impl fmt::Debug for ScrubbedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.debug)
+    }
+}
+
+impl fmt::Display for ScrubbedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+impl std::error::Error for ScrubbedSource {}
 
 impl fmt::Debug for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -9,10 +9,11 @@ use zeroize::Zeroizing;
 
 use crate::basic_auth::basic_authorization;
 use crate::config::{ClientAuthMethod, ClientConfig};
-use crate::error::{ConfigError, Error};
+use crate::error::{ConfigError, Error, TransportError};
 use crate::key::TokenKey;
 use crate::params::TokenParams;
 use crate::response::parse_token_response;
+use crate::scrub::Scrubber;
 use crate::sensitive_header::sensitive_header_value;
 use crate::token::Token;
 
@@ -201,6 +202,19 @@ impl TokenRequest {
         wall_now: SystemTime,
     ) -> Result<Token, Error> {
         parse_token_response(self, response, sent_at, wall_now)
+    }
+
+    /// `error` with the app secret, in any form it takes on the wire, redacted from everything it
+    /// prints: a transport's error may quote what a server sent back (a redirect's `Location`, an
+    /// echoed header). [`TokenCache::handle_transport_error`](crate::TokenCache::handle_transport_error)
+    /// does this already; a driver of its own that reports transport errors elsewhere does it too.
+    #[must_use]
+    pub fn scrub_transport_error(&self, error: TransportError) -> TransportError {
+        let scrubber = Scrubber::new(
+            self.config.app_id(),
+            self.config.app_secret().expose_secret(),
+        );
+        error.scrubbed(|text| scrubber.scrub(text))
     }
 }
 

@@ -106,7 +106,7 @@ impl TokenCache {
     }
 
     /// Hands back a transport failure for `ticket`'s request. Returns the error as every waiter
-    /// will see it.
+    /// will see it, with the app secret redacted from whatever the transport's error quotes.
     pub fn handle_transport_error(
         &mut self,
         ticket: Ticket,
@@ -114,7 +114,7 @@ impl TokenCache {
         jitter: Jitter,
         error: TransportError,
     ) -> Error {
-        let error = Error::Transport(error);
+        let error = Error::Transport(ticket.request().scrub_transport_error(error));
         self.finish(&ticket, now, jitter, Err(error.clone()))
             .err()
             .unwrap_or(error)

@@ -7,8 +7,8 @@ use std::time::{Instant, SystemTime};
 
 use logto_m2m_proto::http::{self, Response};
 use logto_m2m_proto::{
-    AccessToken, AppSecret, ClientAuthMethod, ClientConfig, ConfigError, Discovery, Error, Poll,
-    TokenCache, TokenParams, TokenRequest, TransportError, TransportErrorKind, redacted,
+    AccessToken, AppSecret, ClientAuthMethod, ClientConfig, ConfigError, Discovery, Error, Jitter,
+    Poll, TokenCache, TokenParams, TokenRequest, TransportError, TransportErrorKind, redacted,
 };
 
 const SECRET: &str = "CANARY-SECRET-7f3a";
@@ -427,4 +427,79 @@ fn an_echoed_secret_does_not_tell_its_length() {
         let long = printed("a much longer secret, with more of + / & é in it", method);
         assert_eq!(short, long, "{method:?}");
     }
+}
+
+/// A transport error that quotes what the server sent back (a redirect's `Location` carrying the
+/// form body, an echoed `Authorization` header) reaches no caller with the secret in it.
+#[test]
+fn a_transport_error_quoting_the_secret_is_scrubbed() {
+    #[derive(Debug)]
+    struct Quoting(String);
+    impl std::fmt::Display for Quoting {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(
+                f,
+                "refused a redirect to https://elsewhere.example/?{}",
+                self.0
+            )
+        }
+    }
+    impl std::error::Error for Quoting {}
+
+    for secret in ECHOED_SECRETS {
+        let forms = secret_forms::all_forms(APP_ID, secret);
+        for method in [ClientAuthMethod::Basic, ClientAuthMethod::Post] {
+            let config = ClientConfig::builder("https://t.logto.app", APP_ID, secret)
+                .auth_method(method)
+                .build()
+                .unwrap();
+            let request = TokenRequest::new(
+                &config,
+                TokenParams::for_resource("https://api.example.com"),
+            )
+            .unwrap();
+            let mut cache = TokenCache::default();
+            let now = Instant::now();
+            let Poll::Fetch(fetch) = cache.poll(&request, now) else {
+                panic!("an empty cache fetches");
+            };
+            let echoed = match fetch.request.headers().get(http::header::AUTHORIZATION) {
+                Some(value) => value.to_str().unwrap().to_owned(),
+                None => String::from_utf8(fetch.request.body().clone()).unwrap(),
+            };
+            let quoting = TransportError::new(TransportErrorKind::Other, Quoting(echoed));
+            let error = cache.handle_transport_error(fetch.ticket, now, Jitter::NONE, quoting);
+            let what = format!("{method:?}, {secret:?} quoted by a transport error");
+            assert_shows_none(&what, &error.to_string(), false, &forms);
+            assert_shows_none(&what, &format!("{error:?}"), true, &forms);
+            assert_shows_none(&what, &format!("{error:#?}"), true, &forms);
+            let mut source = std::error::Error::source(&error);
+            while let Some(inner) = source {
+                assert_shows_none(&what, &inner.to_string(), false, &forms);
+                source = inner.source();
+            }
+            assert!(error.to_string().contains("[redacted]"), "{error}");
+            // The state machine keeps the same scrubbed error for every waiter.
+            let Poll::Failed { error, .. } = cache.poll(&request, now) else {
+                panic!("a failed key answers Failed");
+            };
+            assert_shows_none(&what, &format!("{error:?}"), true, &forms);
+        }
+    }
+}
+
+/// A transport error that quotes nothing secret keeps the transport's own error, for downcasting.
+#[test]
+fn a_transport_error_without_the_secret_keeps_its_source() {
+    let config = ClientConfig::builder("https://t.logto.app", APP_ID, ECHOED_SECRETS[0])
+        .build()
+        .unwrap();
+    let request = TokenRequest::new(
+        &config,
+        TokenParams::for_resource("https://api.example.com"),
+    )
+    .unwrap();
+    let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+    let error = request.scrub_transport_error(TransportError::new(TransportErrorKind::Connect, io));
+    assert!(error.inner().downcast_ref::<std::io::Error>().is_some());
 }
