@@ -289,8 +289,9 @@ impl<T: Transport> Inner<T> {
 impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {
     /// A usable token: without any lock while the remembered one is fresh, else from the manager.
     ///
-    /// On a hot path shared by several threads, prefer [`with_token`](Self::with_token) or
-    /// [`authorize`](Self::authorize): this call increments the token's shared reference count.
+    /// On a hot path shared by several threads, prefer [`with_token`](Self::with_token): this call
+    /// (and [`authorize`](Self::authorize), which returns the token) increments the token's shared
+    /// reference count.
     ///
     /// # Errors
     ///
@@ -334,14 +335,19 @@ impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {
     }
 
     /// Sets `Authorization: Bearer <token>` on `http_request` (replacing any `Authorization` it
-    /// had), with the token lent as by [`with_token`](Self::with_token).
+    /// had), and returns the token it set: if the resource server answers 401, pass it to
+    /// [`invalidate`](Self::invalidate), which drops exactly that token.
     ///
     /// # Errors
     ///
     /// As [`AsyncTokenManager::token`]; `http_request` is then unchanged.
-    pub async fn authorize<B: Send>(&self, http_request: &mut Request<B>) -> Result<(), Error> {
-        self.with_token(|token| logto_m2m_proto::authorize(http_request, token))
-            .await
+    pub async fn authorize<B: Send>(
+        &self,
+        http_request: &mut Request<B>,
+    ) -> Result<Arc<Token>, Error> {
+        let token = self.token().await?;
+        logto_m2m_proto::authorize(http_request, &token);
+        Ok(token)
     }
 
     /// Asks the manager, and remembers its answer for the calls that follow.

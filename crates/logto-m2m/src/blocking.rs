@@ -206,8 +206,9 @@ impl<T: BlockingTransport> Inner<T> {
 impl<T: BlockingTransport + 'static> TokenSource<BlockingTokenManager<T>> {
     /// A usable token: without any lock while the remembered one is fresh, else from the manager.
     ///
-    /// On a hot path shared by several threads, prefer [`with_token`](Self::with_token) or
-    /// [`authorize`](Self::authorize): this call increments the token's shared reference count.
+    /// On a hot path shared by several threads, prefer [`with_token`](Self::with_token): this call
+    /// (and [`authorize`](Self::authorize), which returns the token) increments the token's shared
+    /// reference count.
     ///
     /// # Errors
     ///
@@ -251,13 +252,16 @@ impl<T: BlockingTransport + 'static> TokenSource<BlockingTokenManager<T>> {
     }
 
     /// Sets `Authorization: Bearer <token>` on `http_request` (replacing any `Authorization` it
-    /// had), with the token lent as by [`with_token`](Self::with_token).
+    /// had), and returns the token it set: if the resource server answers 401, pass it to
+    /// [`invalidate`](Self::invalidate), which drops exactly that token.
     ///
     /// # Errors
     ///
     /// As [`BlockingTokenManager::token`]; `http_request` is then unchanged.
-    pub fn authorize<B>(&self, http_request: &mut Request<B>) -> Result<(), Error> {
-        self.with_token(|token| logto_m2m_proto::authorize(http_request, token))
+    pub fn authorize<B>(&self, http_request: &mut Request<B>) -> Result<Arc<Token>, Error> {
+        let token = self.token()?;
+        logto_m2m_proto::authorize(http_request, &token);
+        Ok(token)
     }
 
     /// Asks the manager, and remembers its answer for the calls that follow.

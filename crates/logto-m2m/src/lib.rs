@@ -9,6 +9,7 @@ mod driver;
 mod env;
 mod events;
 mod jitter;
+mod provider;
 mod retry;
 mod source;
 pub mod transport;
@@ -32,6 +33,7 @@ pub use logto_m2m_proto::{
     ParseWarning, ResponseProblem, Scopes, ServerError, ServerErrorReason, Token, TokenParams,
     TokenRequest, TransportError, TransportErrorKind, management_api,
 };
+pub use provider::{BlockingTokenProvider, TokenProvider};
 pub use retry::RetryPolicy;
 pub use source::TokenSource;
 pub use transport::{BlockingTransport, IntoTransportError, Transport};

@@ -71,9 +71,10 @@ impl SnapshotCell {
 ///
 /// - `with_token(|token| ..)` lends the token to a closure. It writes nothing to shared memory, so
 ///   threads that share a source scale with the number of cores. Use it on hot paths, e.g. to set
-///   the header of each API call (`authorize` does exactly that).
+///   the header of each API call.
 /// - `token()` returns an owned `Arc<Token>`, to keep or send elsewhere. Each call increments the
-///   token's shared reference count, which threads on several cores contend for.
+///   token's shared reference count, which threads on several cores contend for. `authorize`
+///   sets the header and returns the token too, so that a 401 can `invalidate` exactly that one.
 ///
 /// Cheap to clone; clones share what they remember.
 #[derive(Debug, Clone)]
