@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod asynchronous;
+pub mod bearer_retry;
 mod blocking;
 mod builder;
 mod driver;
