@@ -122,23 +122,8 @@ impl HyperTransportError {
     }
 }
 
-/// An error's message followed by its sources' (hyper-util's own messages, such as "client error
-/// (Connect)", say little without them), skipping repeats.
 fn describe(error: &BoxError) -> String {
-    let mut text = String::new();
-    let mut last = String::new();
-    for e in error_chain(&**error) {
-        let message = e.to_string();
-        if message.is_empty() || last.contains(&message) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&message);
-        last = message;
-    }
-    text
+    transport_rules::describe_chain(&**error)
 }
 
 fn chain_has_io_kind(error: &(dyn StdError + 'static), kind: io::ErrorKind) -> bool {

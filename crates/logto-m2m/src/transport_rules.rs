@@ -287,6 +287,26 @@ pub fn error_chain<'a>(
     std::iter::successors(Some(error), |&e| e.source())
 }
 
+/// An error's message followed by its sources', skipping repeats: HTTP stacks' own messages
+/// ("error sending request", "client error (Connect)") say little without their causes.
+#[must_use]
+pub fn describe_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut text = String::new();
+    let mut last = String::new();
+    for e in error_chain(error) {
+        let message = e.to_string();
+        if message.is_empty() || last.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+        last = message;
+    }
+    text
+}
+
 /// How an i/o failure is retried: refused, unreachable or unresolved is
 /// [`Connect`](TransportErrorKind::Connect), timed out is [`Timeout`](TransportErrorKind::Timeout),
 /// invalid input is [`InvalidRequest`](TransportErrorKind::InvalidRequest), anything else
@@ -480,5 +500,22 @@ mod tests {
             TransportErrorKind::Io
         );
         assert_eq!(kind_in_chain(&std::fmt::Error), None);
+    }
+
+    #[test]
+    fn a_chain_is_described_outermost_first_without_repeats() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("error sending request")]
+        struct Outer(#[source] io::Error);
+        let inner = io::Error::new(io::ErrorKind::ConnectionRefused, "connection refused");
+        assert_eq!(
+            describe_chain(&Outer(inner)),
+            "error sending request: connection refused"
+        );
+        #[derive(Debug, thiserror::Error)]
+        #[error("timed out: {0}")]
+        struct Repeats(#[source] io::Error);
+        let inner = io::Error::new(io::ErrorKind::TimedOut, "deadline");
+        assert_eq!(describe_chain(&Repeats(inner)), "timed out: deadline");
     }
 }

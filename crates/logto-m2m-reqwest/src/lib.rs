@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod manager;
+mod middleware;
+mod transport;
+
+pub use error::{ReqwestTransportError, SetupError};
+pub use logto_m2m::bearer_retry::Replay;
+pub use manager::{token_manager, token_manager_for, token_manager_from_env};
+pub use middleware::BearerTokenMiddleware;
+/// The reqwest version this crate is built on.
+pub use reqwest;
+/// The reqwest-middleware version [`BearerTokenMiddleware`] implements.
+pub use reqwest_middleware;
+pub use transport::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, ReqwestTransport,
+    ReqwestTransportBuilder, client_builder,
+};
