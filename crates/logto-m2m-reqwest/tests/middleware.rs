@@ -14,34 +14,18 @@ mod support;
 #[path = "../../../tests/support/resource_server.rs"]
 mod resource_server;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+#[path = "../../../tests/support/counting_provider.rs"]
+mod counting_provider;
 
-use logto_m2m::{ErrorKind, Token, TokenParams, TokenProvider};
+use std::sync::Arc;
+
+use counting_provider::Counting;
+use logto_m2m::{ErrorKind, TokenParams, TokenProvider};
 use logto_m2m_reqwest::reqwest_middleware::{self, ClientWithMiddleware};
 use logto_m2m_reqwest::{BearerTokenMiddleware, Replay, client_builder, token_manager};
 use logto_m2m_testkit::{TestServer, defaults};
 use resource_server::ResourceServer;
 use support::{Untouched, response};
-
-/// A provider that counts the invalidations it is asked for, around a real token source: what the
-/// test sees of the 401 rule.
-struct Counting {
-    inner: Arc<dyn TokenProvider>,
-    invalidations: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl TokenProvider for Counting {
-    async fn token(&self) -> Result<Arc<Token>, logto_m2m::Error> {
-        self.inner.token().await
-    }
-
-    fn invalidate(&self, token: &Token) -> bool {
-        self.invalidations.fetch_add(1, Ordering::SeqCst);
-        self.inner.invalidate(token)
-    }
-}
 
 struct Setup {
     logto: TestServer,
@@ -57,10 +41,7 @@ impl Setup {
         let source = manager
             .source(TokenParams::for_resource(defaults::RESOURCE))
             .unwrap();
-        let tokens = Arc::new(Counting {
-            inner: Arc::new(source),
-            invalidations: AtomicUsize::new(0),
-        });
+        let tokens = Counting::new(source);
         let client =
             reqwest_middleware::ClientBuilder::new(client_builder().unwrap().build().unwrap())
                 .with(BearerTokenMiddleware::from_arc(
@@ -76,12 +57,11 @@ impl Setup {
     }
 
     fn invalidations(&self) -> usize {
-        self.tokens.invalidations.load(Ordering::SeqCst)
+        self.tokens.invalidations()
     }
 
     async fn current_token(&self) -> String {
-        let token = self.tokens.token().await.unwrap();
-        format!("Bearer {}", token.access_token().expose_secret())
+        self.tokens.current_authorization().await
     }
 }
 
