@@ -90,6 +90,19 @@ impl Error {
         self.kind().is_retryable()
     }
 
+    /// Whether the same call may send the request again after a backoff. As
+    /// [`is_retryable`](Self::is_retryable), except for an unusable answer with a success status
+    /// (a bad `expires_in`, no or an invalid token, not JSON): the server may already have issued,
+    /// and counted, a token, and would most likely answer the same again. Such an answer waits for
+    /// a later call (the state machine's backoff still applies).
+    #[must_use]
+    pub fn is_retryable_within_call(&self) -> bool {
+        match self {
+            Self::InvalidResponse(e) if e.status().is_success() => false,
+            _ => self.is_retryable(),
+        }
+    }
+
     /// The HTTP status of the response that caused this error, if there was a response.
     #[must_use]
     pub fn status(&self) -> Option<StatusCode> {
