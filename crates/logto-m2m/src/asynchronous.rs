@@ -1,6 +1,7 @@
 //! The async token manager: a thin driver of the state machine for any async runtime. It needs no
 //! runtime of its own: waiting callers are woken by an `event-listener` event; refreshes ahead of
-//! expiry and backoff sleeps use the spawner and sleeper the caller provides, if any.
+//! expiry run on the spawner the caller provides, if any; deadlines and backoff sleeps run on the
+//! caller's sleeper, or else on a runtime-agnostic timer (`futures-timer`).
 
 use std::future::Future;
 use std::pin::{Pin, pin};
@@ -9,10 +10,10 @@ use std::task::Poll as TaskPoll;
 use std::time::{Duration, Instant};
 
 use logto_m2m_proto::http::Request;
-use logto_m2m_proto::{ClientConfig, ConfigError, Error, Fetch, Token, TokenParams, TokenRequest};
+use logto_m2m_proto::{ClientConfig, ConfigError, Error, Token, TokenParams, TokenRequest};
 
 use crate::builder::TokenManagerBuilder;
-use crate::driver::{Core, InFlight, Step};
+use crate::driver::{Attempt, Core, InFlight, Step, attempt_timed_out};
 use crate::env::EnvError;
 use crate::source::{SnapshotCell, TokenSource};
 use crate::transport::{IntoTransportError, Transport};
@@ -37,7 +38,7 @@ where
 }
 
 /// Sleeps on your runtime's timer. Closures `Fn(Duration) -> impl Future` are sleepers:
-/// `|d| tokio::time::sleep(d)`.
+/// `|d| tokio::time::sleep(d)`. Without one, a manager sleeps on [`DefaultSleeper`].
 pub trait Sleep: Send + Sync + 'static {
     /// A future that completes after `duration`.
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -50,6 +51,18 @@ where
 {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
         Box::pin(self(duration))
+    }
+}
+
+/// The sleeper of a manager built without one: a runtime-agnostic timer (`futures-timer`'s, which
+/// keeps one helper thread for all its timers), so that retries and deadlines work on any runtime.
+/// A runtime's own timer ([`TokenManagerBuilder::sleeper`]) replaces it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultSleeper;
+
+impl Sleep for DefaultSleeper {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        Box::pin(futures_timer::Delay::new(duration))
     }
 }
 
@@ -68,7 +81,7 @@ struct Inner<T> {
     transport: T,
     config: ClientConfig,
     spawner: Option<Arc<dyn Spawn>>,
-    sleeper: Option<Arc<dyn Sleep>>,
+    sleeper: Arc<dyn Sleep>,
 }
 
 impl<T> Clone for AsyncTokenManager<T> {
@@ -84,13 +97,16 @@ impl<T> std::fmt::Debug for AsyncTokenManager<T> {
         f.debug_struct("AsyncTokenManager")
             .field("config", &self.inner.config)
             .field("spawner", &self.inner.spawner.is_some())
-            .field("sleeper", &self.inner.sleeper.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl<T: Transport + 'static> AsyncTokenManager<T> {
-    /// A manager with the default policies, and no spawner or sleeper.
+    /// A manager with the default policies, no spawner (the caller that reaches a token's refresh
+    /// point performs the refresh) and the [`DefaultSleeper`]: calls retry, and respect their
+    /// deadline (`RetryPolicy::max_wait`), on any runtime. To refresh in the background and sleep on
+    /// your runtime's timer, set a spawner and a sleeper with [`builder`](Self::builder)
+    /// (`logto_m2m_hyper::with_tokio` sets tokio's).
     pub fn new(transport: T, config: ClientConfig) -> Self {
         TokenManagerBuilder::new(transport, config).build_async()
     }
@@ -112,11 +128,15 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
     pub(crate) fn from_builder(builder: TokenManagerBuilder<T>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                core: Arc::new(Core::new(builder.cache_policy, builder.retry_policy)),
+                core: Arc::new(Core::new(
+                    builder.cache_policy,
+                    builder.retry_policy,
+                    builder.clock,
+                )),
                 transport: builder.transport,
                 config: builder.config,
                 spawner: builder.spawner,
-                sleeper: builder.sleeper,
+                sleeper: builder.sleeper.unwrap_or_else(|| Arc::new(DefaultSleeper)),
             }),
         }
     }
@@ -155,7 +175,7 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
     /// # Errors
     ///
     /// The error of the failed attempt when no usable token could be had within the call's
-    /// [`RetryPolicy`](crate::RetryPolicy) (retries need a [sleeper](TokenManagerBuilder::sleeper)).
+    /// [`RetryPolicy`](crate::RetryPolicy).
     pub async fn token(&self, request: &TokenRequest) -> Result<Arc<Token>, Error> {
         self.token_until(request).await.map(|(token, _)| token)
     }
@@ -188,11 +208,10 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
     ) -> Result<(Arc<Token>, Option<Instant>), Error> {
         let core = &self.inner.core;
         let mut call = core.start_call();
-        let can_sleep = self.inner.sleeper.is_some();
         loop {
             let (step, listener) = {
                 let mut cache = core.lock();
-                let step = core.decide(&mut cache, request, &mut call, can_sleep);
+                let step = core.decide(&mut cache, request, &mut call);
                 // Listen before the lock is released, so that no wake-up is missed.
                 let listener = matches!(step, Step::Wait(_)).then(|| core.listen());
                 (step, listener)
@@ -205,85 +224,104 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
                         self.wait(listener, until).await;
                     }
                 }
-                Step::RefreshThenDone(token, fetch) => {
-                    return Ok((self.refresh(token, fetch).await, None));
+                Step::RefreshThenDone(token, attempt) => {
+                    let refreshed = self.refresh(token, attempt, call.deadline());
+                    return Ok((refreshed.await, None));
                 }
-                Step::Fetch(fetch) => {
-                    if let Ok(token) = self.inner.fetch(fetch).await {
+                Step::Fetch(attempt) => {
+                    let started = core.now();
+                    let outcome = self.inner.fetch(attempt).await;
+                    call.attempt_took(started, core.now());
+                    if let Ok(token) = outcome {
                         return Ok((token, None));
                     }
                 }
                 Step::Sleep(until) => {
-                    if let Some(sleeper) = &self.inner.sleeper {
-                        sleeper
-                            .sleep(until.saturating_duration_since(Instant::now()))
-                            .await;
-                    }
+                    self.inner
+                        .sleeper
+                        .sleep(until.saturating_duration_since(core.now()))
+                        .await;
                 }
             }
         }
     }
 
-    /// Waits for a wake-up, and with a sleeper at most until `until`.
+    /// Waits for a wake-up, at most until `until`.
     async fn wait(&self, listener: event_listener::EventListener, until: Instant) {
-        let Some(sleeper) = &self.inner.sleeper else {
-            // The request in flight always ends (its guard hands the ticket back when its future is
-            // dropped), and ending it wakes us.
-            listener.await;
-            return;
-        };
-        let mut listener = pin!(listener);
-        let mut timer = sleeper.sleep(until.saturating_duration_since(Instant::now()));
-        std::future::poll_fn(|cx| {
-            if listener.as_mut().poll(cx).is_ready() || timer.as_mut().poll(cx).is_ready() {
-                TaskPoll::Ready(())
-            } else {
-                TaskPoll::Pending
-            }
-        })
-        .await;
+        let timer = self
+            .inner
+            .sleeper
+            .sleep(until.saturating_duration_since(self.inner.core.now()));
+        let _ = first_of(listener, timer).await;
     }
 
-    /// Starts the refresh in the background with the spawner; without one, performs it here and
+    /// Starts the refresh in the background with the spawner (the refresh may take until `attempt`
+    /// counts as abandoned); without one, performs it here, within the call's deadline, and
     /// returns the new token (or the still-valid one if the refresh failed).
-    async fn refresh(&self, token: Arc<Token>, fetch: Fetch) -> Arc<Token> {
-        let guard = InFlight::new(Arc::clone(&self.inner.core), fetch.ticket);
-        match &self.inner.spawner {
-            Some(spawner) => {
-                let inner = Arc::clone(&self.inner);
-                let request = fetch.request;
-                spawner.spawn(Box::pin(async move {
-                    let _ = inner.exchange(guard, request).await;
-                }));
-                token
-            }
-            None => self
-                .inner
-                .exchange(guard, fetch.request)
-                .await
-                .unwrap_or(token),
+    async fn refresh(
+        &self,
+        token: Arc<Token>,
+        attempt: Attempt,
+        call_deadline: Option<Instant>,
+    ) -> Arc<Token> {
+        let Some(spawner) = &self.inner.spawner else {
+            let attempt = attempt.end_by(call_deadline);
+            return self.inner.fetch(attempt).await.unwrap_or(token);
+        };
+        let inner = Arc::clone(&self.inner);
+        let (guard, request, timeout) = attempt.start(&self.inner.core);
+        let task: BackgroundTask = Box::pin(async move {
+            let _ = inner.exchange(guard, request, timeout).await;
+        });
+        // A spawner that panics drops the task while unwinding: its guard hands the ticket back as
+        // a failure, and the caller still gets the valid token.
+        let spawned =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| spawner.spawn(task)));
+        if spawned.is_err() {
+            crate::events::spawner_panicked();
         }
+        token
     }
 }
 
 impl<T: Transport> Inner<T> {
-    async fn fetch(&self, fetch: Fetch) -> Result<Arc<Token>, Error> {
-        let guard = InFlight::new(Arc::clone(&self.core), fetch.ticket);
-        self.exchange(guard, fetch.request).await
+    async fn fetch(&self, attempt: Attempt) -> Result<Arc<Token>, Error> {
+        let (guard, request, timeout) = attempt.start(&self.core);
+        self.exchange(guard, request, timeout).await
     }
 
+    /// Sends `request`, raced against the attempt's `timeout` on the sleeper: an exchange still
+    /// going then is dropped and counts as a timed-out attempt (a failure, backed off).
     async fn exchange(
         &self,
         guard: InFlight,
         request: Request<Vec<u8>>,
+        timeout: Duration,
     ) -> Result<Arc<Token>, Error> {
-        let outcome = self
-            .transport
-            .send(request)
-            .await
-            .map_err(IntoTransportError::into_transport_error);
+        let send = self.transport.send(request);
+        let timer = self.sleeper.sleep(timeout);
+        let outcome = match first_of(send, timer).await {
+            Some(outcome) => outcome.map_err(IntoTransportError::into_transport_error),
+            None => Err(attempt_timed_out()),
+        };
         guard.complete(outcome)
     }
+}
+
+/// Runs `work` until it ends (`Some` of its output) or `timer` does first (`None`).
+async fn first_of<F: Future>(work: F, timer: impl Future<Output = ()>) -> Option<F::Output> {
+    let mut work = pin!(work);
+    let mut timer = pin!(timer);
+    std::future::poll_fn(|cx| {
+        if let TaskPoll::Ready(output) = work.as_mut().poll(cx) {
+            TaskPoll::Ready(Some(output))
+        } else if timer.as_mut().poll(cx).is_ready() {
+            TaskPoll::Ready(None)
+        } else {
+            TaskPoll::Pending
+        }
+    })
+    .await
 }
 
 impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {

@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use logto_m2m_proto::http::Request;
-use logto_m2m_proto::{ClientConfig, ConfigError, Error, Fetch, Token, TokenParams, TokenRequest};
+use logto_m2m_proto::{ClientConfig, ConfigError, Error, Token, TokenParams, TokenRequest};
 
 use crate::builder::TokenManagerBuilder;
-use crate::driver::{Core, InFlight, Step};
+use crate::driver::{Attempt, Core, InFlight, Step};
 use crate::env::EnvError;
 use crate::source::{SnapshotCell, TokenSource};
 use crate::transport::{BlockingTransport, IntoTransportError};
@@ -77,7 +77,11 @@ impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
     pub(crate) fn from_builder(builder: TokenManagerBuilder<T>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                core: Arc::new(Core::new(builder.cache_policy, builder.retry_policy)),
+                core: Arc::new(Core::new(
+                    builder.cache_policy,
+                    builder.retry_policy,
+                    builder.clock,
+                )),
                 transport: builder.transport,
                 config: builder.config,
             }),
@@ -151,25 +155,29 @@ impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
         let mut call = core.start_call();
         let mut cache = core.lock();
         loop {
-            match core.decide(&mut cache, request, &mut call, true) {
+            match core.decide(&mut cache, request, &mut call) {
                 Step::Ready(token, fresh_until) => return Ok((token, Some(fresh_until))),
                 Step::Done(result) => return result.map(|token| (token, None)),
                 Step::Wait(until) => cache = core.wait_blocking(cache, until),
-                Step::RefreshThenDone(token, fetch) => {
+                Step::RefreshThenDone(token, attempt) => {
                     drop(cache);
-                    self.refresh_in_background(fetch);
+                    self.refresh_in_background(attempt);
                     return Ok((token, None));
                 }
-                Step::Fetch(fetch) => {
+                Step::Fetch(attempt) => {
                     drop(cache);
-                    if let Ok(token) = self.inner.fetch(fetch) {
+                    let started = core.now();
+                    let outcome = self.inner.fetch(attempt);
+                    call.attempt_took(started, core.now());
+                    if let Ok(token) = outcome {
                         return Ok((token, None));
                     }
                     cache = core.lock();
                 }
                 Step::Sleep(until) => {
                     drop(cache);
-                    std::thread::sleep(until.saturating_duration_since(Instant::now()));
+                    core.clock
+                        .sleep(until.saturating_duration_since(core.now()));
                     cache = core.lock();
                 }
             }
@@ -177,23 +185,25 @@ impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
     }
 
     /// Sends a refresh on its own thread. If no thread can be started, the ticket is cancelled (by
-    /// the guard dropped with the closure) and a later call tries again.
-    fn refresh_in_background(&self, fetch: Fetch) {
-        let guard = InFlight::new(Arc::clone(&self.inner.core), fetch.ticket);
+    /// the guard dropped with the closure) and a later call tries again; if the thread panics, the
+    /// guard hands the ticket back as a failure, and the state machine backs off.
+    fn refresh_in_background(&self, attempt: Attempt) {
+        let (guard, request, _) = attempt.start(&self.inner.core);
         let inner = Arc::clone(&self.inner);
-        let request = fetch.request;
-        let _ = std::thread::Builder::new()
-            .name("logto-m2m-refresh".to_owned())
-            .spawn(move || inner.exchange(guard, request));
+        let _ = crate::sync::spawn_thread("logto-m2m-refresh", move || {
+            let _ = inner.exchange(guard, request);
+        });
     }
 }
 
 impl<T: BlockingTransport> Inner<T> {
-    fn fetch(&self, fetch: Fetch) -> Result<Arc<Token>, Error> {
-        let guard = InFlight::new(Arc::clone(&self.core), fetch.ticket);
-        self.exchange(guard, fetch.request)
+    fn fetch(&self, attempt: Attempt) -> Result<Arc<Token>, Error> {
+        let (guard, request, _) = attempt.start(&self.core);
+        self.exchange(guard, request)
     }
 
+    /// Sends `request`; the transport is given the attempt's time as an
+    /// [`AttemptTimeout`](crate::AttemptTimeout) (a blocking send cannot be cut short from here).
     fn exchange(&self, guard: InFlight, request: Request<Vec<u8>>) -> Result<Arc<Token>, Error> {
         let outcome = self
             .transport

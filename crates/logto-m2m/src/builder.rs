@@ -7,6 +7,7 @@ use logto_m2m_proto::{CachePolicy, ClientConfig};
 
 use crate::asynchronous::{AsyncTokenManager, Sleep, Spawn};
 use crate::blocking::BlockingTokenManager;
+use crate::clock::{Clock, ManagerClock};
 use crate::env::{EnvError, config_from_env};
 use crate::retry::RetryPolicy;
 use crate::transport::{BlockingTransport, Transport};
@@ -20,6 +21,7 @@ pub struct TokenManagerBuilder<T> {
     pub(crate) retry_policy: RetryPolicy,
     pub(crate) spawner: Option<Arc<dyn Spawn>>,
     pub(crate) sleeper: Option<Arc<dyn Sleep>>,
+    pub(crate) clock: ManagerClock,
 }
 
 impl<T> std::fmt::Debug for TokenManagerBuilder<T> {
@@ -30,6 +32,7 @@ impl<T> std::fmt::Debug for TokenManagerBuilder<T> {
             .field("retry_policy", &self.retry_policy)
             .field("spawner", &self.spawner.is_some())
             .field("sleeper", &self.sleeper.is_some())
+            .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
 }
@@ -44,6 +47,7 @@ impl<T> TokenManagerBuilder<T> {
             retry_policy: RetryPolicy::default(),
             spawner: None,
             sleeper: None,
+            clock: ManagerClock::System,
         }
     }
 
@@ -78,11 +82,19 @@ impl<T> TokenManagerBuilder<T> {
         self
     }
 
-    /// (Async only.) Lets a call sleep through a backoff and retry, and bounds its waits, with
-    /// `sleeper` (for example `|d| tokio::time::sleep(d)`). Without one, a failed attempt is
-    /// returned at once and the next call retries once the backoff has passed.
+    /// (Async only.) Sleeps through backoffs, and times waits and attempts out, on `sleeper` (for
+    /// example `|d| tokio::time::sleep(d)`) instead of the runtime-agnostic
+    /// [`DefaultSleeper`](crate::DefaultSleeper).
     pub fn sleeper(mut self, sleeper: impl Sleep) -> Self {
         self.sleeper = Some(Arc::new(sleeper));
+        self
+    }
+
+    /// Reads the time from `clock` instead of the system's clocks: for tests on a synthetic clock.
+    /// Every decision and deadline of the manager follows it; its sleeps last the durations it
+    /// gives (give an async manager a [sleeper](Self::sleeper) driven by the same clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = ManagerClock::Injected(Arc::new(clock));
         self
     }
 }

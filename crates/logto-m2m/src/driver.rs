@@ -1,23 +1,26 @@
 //! What the blocking and async managers share: the one state machine behind a mutex (never held
-//! during IO), the wake-ups of waiting callers, the retry decision of one call, and the guard that
-//! hands every ticket back exactly once.
+//! during IO), the wake-ups of waiting callers, the deadline and retry decisions of one call, and
+//! the guard that hands every ticket back exactly once.
 //!
 //! No expiry or retry decision is taken here: the state machine (`logto_m2m_proto::TokenCache`)
 //! answers, and this module only turns its answer into "return", "send", "wait" or "sleep".
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use logto_m2m_proto::http::Response;
+use logto_m2m_proto::http::{Request, Response};
 use logto_m2m_proto::{
     CachePolicy, Error, Fetch, Poll, Ticket, Token, TokenCache, TokenKey, TokenRequest,
-    TransportError,
+    TransportError, TransportErrorKind,
 };
 
+use crate::attempt_timeout::AttemptTimeout;
+use crate::clock::ManagerClock;
 use crate::events;
 use crate::jitter::random_jitter;
 use crate::retry::RetryPolicy;
+use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard};
 
 /// The state shared by every clone of a manager.
 #[derive(Debug)]
@@ -31,6 +34,7 @@ pub(crate) struct Core {
     /// cancellation, an invalidation), so that lock-free snapshots can tell they are stale.
     changes: AtomicU64,
     pub(crate) retry: RetryPolicy,
+    pub(crate) clock: ManagerClock,
 }
 
 /// What one call must do next.
@@ -40,33 +44,88 @@ pub(crate) enum Step {
     /// Return this to the caller.
     Done(Result<Arc<Token>, Error>),
     /// Return this token; first start this refresh in the background.
-    RefreshThenDone(Arc<Token>, Fetch),
+    RefreshThenDone(Arc<Token>, Attempt),
     /// Send this request and hand its outcome back.
-    Fetch(Fetch),
+    Fetch(Attempt),
     /// Another caller's request is in flight: wait for a wake-up, at the latest until this instant.
     Wait(Instant),
     /// The last attempt failed and a retry is allowed at this instant, within the call's budget.
     Sleep(Instant),
 }
 
-/// One call's progress: when it stops waiting, how many failed attempts it has seen, and how many
-/// requests it has sent itself.
-#[derive(Debug, Clone, Copy)]
+/// A request to send, its ticket, and the instant by which its exchange must end.
+pub(crate) struct Attempt {
+    pub(crate) fetch: Fetch,
+    pub(crate) deadline: Instant,
+}
+
+/// One call's progress: its deadline, how many failed attempts it has seen, how many requests it
+/// has sent itself and how long the last one took, and the last error it saw.
+#[derive(Debug)]
 pub(crate) struct Call {
-    deadline: Instant,
+    /// `None`: no limit (`max_wait` too large to be an instant).
+    deadline: Option<Instant>,
+    polls: u32,
     failures_seen: u32,
     sent: u32,
+    last_attempt: Duration,
+    last_error: Option<Error>,
+}
+
+impl Call {
+    /// Whether an attempt starting at `at` leaves it the time it needs before the deadline: for
+    /// the call's first poll, any time at all; after that, `min_attempt_time` or as long as the
+    /// call's previous attempt took, whichever is longer.
+    fn fits(&self, at: Instant, retry: &RetryPolicy) -> bool {
+        let Some(deadline) = self.deadline else {
+            return true;
+        };
+        let needed = if self.polls <= 1 {
+            Duration::ZERO
+        } else {
+            retry.min_attempt_time.max(self.last_attempt)
+        };
+        at < deadline && deadline.saturating_duration_since(at) >= needed
+    }
+
+    /// The instant by which an attempt started now must end: the call's deadline, or earlier the
+    /// instant its request counts as abandoned.
+    fn attempt_deadline(&self, abandoned_at: Instant) -> Instant {
+        self.deadline
+            .map_or(abandoned_at, |deadline| deadline.min(abandoned_at))
+    }
+
+    /// The call's deadline, `None` for no limit.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The error for a call that ends without a token: the last one it saw, else a timeout.
+    fn give_up(&mut self) -> Error {
+        self.last_error.take().unwrap_or_else(out_of_time)
+    }
+
+    /// Records how long the attempt started at `started` took, up to `now`.
+    pub(crate) fn attempt_took(&mut self, started: Instant, now: Instant) {
+        self.last_attempt = now.saturating_duration_since(started);
+    }
 }
 
 impl Core {
-    pub(crate) fn new(policy: CachePolicy, retry: RetryPolicy) -> Self {
+    pub(crate) fn new(policy: CachePolicy, retry: RetryPolicy, clock: ManagerClock) -> Self {
         Self {
             cache: Mutex::new(TokenCache::new(policy)),
             blocking_wakeup: Condvar::new(),
             async_wakeup: event_listener::Event::new(),
             changes: AtomicU64::new(0),
             retry,
+            clock,
         }
+    }
+
+    /// The current instant on the manager's clock.
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
     }
 
     /// The cache. A poisoned lock is taken over: the state machine's own state is always whole
@@ -79,9 +138,12 @@ impl Core {
 
     pub(crate) fn start_call(&self) -> Call {
         Call {
-            deadline: after(Instant::now(), self.retry.max_wait),
+            deadline: self.now().checked_add(self.retry.max_wait),
+            polls: 0,
             failures_seen: 0,
             sent: 0,
+            last_attempt: Duration::ZERO,
+            last_error: None,
         }
     }
 
@@ -91,50 +153,55 @@ impl Core {
         cache: &mut TokenCache,
         request: &TokenRequest,
         call: &mut Call,
-        can_sleep: bool,
     ) -> Step {
-        let now = Instant::now();
+        let now = self.now();
+        call.polls = call.polls.saturating_add(1);
+        let abandoned_at = after(now, cache.policy().in_flight_timeout);
         match cache.poll(request, now) {
             Poll::Ready { token, fresh_until } => Step::Ready(token, fresh_until),
             Poll::ReadyAndRefresh { token, fetch } => {
                 events::refresh_ahead(request.key());
-                Step::RefreshThenDone(token, fetch)
+                // Nobody waits for it: it only has to end before it would count as abandoned.
+                let deadline = abandoned_at;
+                Step::RefreshThenDone(token, Attempt { fetch, deadline })
             }
-            // The deadline bounds waiting, not sending: a retry that falls due at the deadline is
-            // still sent. Failures end the call through `max_attempts`; this bounds the rest.
-            Poll::Fetch(fetch) if call.sent >= self.retry.max_attempts => {
+            // Nothing was sent: the ticket goes straight back, and the next caller may send.
+            Poll::Fetch(fetch)
+                if call.sent >= self.retry.max_attempts || !call.fits(now, &self.retry) =>
+            {
                 cache.cancel(fetch.ticket, now);
-                Step::Done(Err(waited_too_long()))
+                Step::Done(Err(call.give_up()))
             }
             Poll::Fetch(fetch) => {
                 call.sent += 1;
-                Step::Fetch(fetch)
+                let deadline = call.attempt_deadline(abandoned_at);
+                Step::Fetch(Attempt { fetch, deadline })
             }
-            Poll::Pending { until } => {
-                if now >= call.deadline {
-                    Step::Done(Err(waited_too_long()))
-                } else {
-                    Step::Wait(until.min(call.deadline))
-                }
-            }
+            Poll::Pending { until } => match call.deadline {
+                Some(deadline) if now >= deadline => Step::Done(Err(call.give_up())),
+                Some(deadline) => Step::Wait(until.min(deadline)),
+                None => Step::Wait(until),
+            },
             Poll::Failed { error, retry_at } => {
                 call.failures_seen += 1;
-                let retry = can_sleep
-                    && error.is_retryable()
+                // The retry happens on a later poll than this one.
+                call.polls = call.polls.max(2);
+                let retry = error.is_retryable_within_call()
                     && call.failures_seen < self.retry.max_attempts
-                    && retry_at <= call.deadline;
+                    && call.fits(retry_at, &self.retry);
                 if retry {
                     events::backoff(
                         request.key(),
                         &error,
                         retry_at.saturating_duration_since(now),
                     );
+                    call.last_error = Some(error);
                     Step::Sleep(retry_at)
                 } else {
                     Step::Done(Err(error))
                 }
             }
-            _ => Step::Done(Err(waited_too_long())),
+            _ => Step::Done(Err(call.give_up())),
         }
     }
 
@@ -146,7 +213,7 @@ impl Core {
     ) -> Result<Arc<Token>, Error> {
         // The ticket is handed back below; a copy (a reference count) names the key in the event.
         let fetched = ticket.clone();
-        let now = Instant::now();
+        let now = self.now();
         let jitter = random_jitter();
         let result = {
             let mut cache = self.lock();
@@ -155,7 +222,7 @@ impl Core {
                 Ok(response) => cache.handle_response(
                     ticket,
                     now,
-                    SystemTime::now(),
+                    self.clock.wall_now(),
                     jitter,
                     &response.map(zeroize::Zeroizing::new),
                 ),
@@ -168,13 +235,13 @@ impl Core {
     }
 
     fn cancel(&self, ticket: Ticket) {
-        self.lock().cancel(ticket, Instant::now());
+        self.lock().cancel(ticket, self.now());
         self.changed();
     }
 
     /// Drops `token` if it is still current for `key`; returns whether it was.
     pub(crate) fn invalidate(&self, key: &TokenKey, token: &Token) -> bool {
-        let dropped = self.lock().invalidate(key, token, Instant::now());
+        let dropped = self.lock().invalidate(key, token, self.now());
         if dropped {
             events::invalidated(key);
             self.changed();
@@ -201,7 +268,7 @@ impl Core {
         cache: MutexGuard<'a, TokenCache>,
         until: Instant,
     ) -> MutexGuard<'a, TokenCache> {
-        let timeout = until.saturating_duration_since(Instant::now());
+        let timeout = until.saturating_duration_since(self.now());
         match self.blocking_wakeup.wait_timeout(cache, timeout) {
             Ok((cache, _)) => cache,
             Err(poisoned) => poisoned.into_inner().0,
@@ -215,8 +282,32 @@ impl Core {
     }
 }
 
-/// A ticket in flight. Hands the ticket back exactly once: with the outcome, or as a cancellation
-/// when dropped first (the caller's future was dropped, or it panicked), so a slot never wedges.
+impl Attempt {
+    /// The guard of its ticket, and the request to send with the time its exchange may take
+    /// (also given to the transport as an [`AttemptTimeout`]).
+    pub(crate) fn start(self, core: &Arc<Core>) -> (InFlight, Request<Vec<u8>>, Duration) {
+        let Fetch {
+            ticket,
+            mut request,
+        } = self.fetch;
+        let timeout = self.deadline.saturating_duration_since(core.now());
+        request.extensions_mut().insert(AttemptTimeout(timeout));
+        (InFlight::new(Arc::clone(core), ticket), request, timeout)
+    }
+
+    /// The same attempt, ending by `deadline` at the latest.
+    pub(crate) fn end_by(mut self, deadline: Option<Instant>) -> Self {
+        if let Some(deadline) = deadline {
+            self.deadline = self.deadline.min(deadline);
+        }
+        self
+    }
+}
+
+/// A ticket in flight. Hands the ticket back exactly once: with the outcome; as a failure when
+/// dropped while its thread panics (a panicking transport or spawner), so that the state machine
+/// backs off as after any failure; as a cancellation when dropped otherwise (the caller's future
+/// was dropped, a spawner dropped the task), so a slot never wedges.
 pub(crate) struct InFlight {
     core: Arc<Core>,
     ticket: Option<Ticket>,
@@ -238,7 +329,7 @@ impl InFlight {
     ) -> Result<Arc<Token>, Error> {
         match self.ticket.take() {
             Some(ticket) => self.core.complete(ticket, outcome),
-            None => Err(waited_too_long()),
+            None => Err(out_of_time()),
         }
     }
 }
@@ -246,20 +337,39 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            self.core.cancel(ticket);
+            if std::thread::panicking() {
+                let panicked = TransportError::new(
+                    TransportErrorKind::Other,
+                    "the request's transport or task panicked",
+                );
+                let _ = self.core.complete(ticket, Err(panicked));
+            } else {
+                self.core.cancel(ticket);
+            }
         }
     }
 }
 
-/// The error for a call that ran out of its wait budget with no outcome.
-pub(crate) fn waited_too_long() -> Error {
+/// The error for a call that ran out of its time budget with no outcome of its own.
+pub(crate) fn out_of_time() -> Error {
     Error::Transport(TransportError::new(
-        logto_m2m_proto::TransportErrorKind::Timeout,
-        "no token within the call's wait budget: another caller's request is still in flight",
+        TransportErrorKind::Timeout,
+        "no token within the call's time budget (max_wait)",
     ))
 }
 
-/// `at + delay`, saturating.
+/// The error for an attempt that did not end within its time budget.
+pub(crate) fn attempt_timed_out() -> TransportError {
+    TransportError::new(
+        TransportErrorKind::Timeout,
+        "no answer within the attempt's time budget",
+    )
+}
+
+/// Far enough in the future to stand for "never", for durations set absurdly large.
+const FAR_FUTURE: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+
+/// `at + delay`, with a delay beyond ten years taken as ten years.
 pub(crate) fn after(at: Instant, delay: Duration) -> Instant {
-    at.checked_add(delay).unwrap_or(at)
+    at.checked_add(delay.min(FAR_FUTURE)).unwrap_or(at)
 }

@@ -86,3 +86,10 @@ pub(crate) fn invalidated(key: &TokenKey) {
     #[cfg(not(feature = "tracing"))]
     let _ = key;
 }
+
+pub(crate) fn spawner_panicked() {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        "logto-m2m: the spawner panicked while starting a refresh; the refresh counts as failed"
+    );
+}

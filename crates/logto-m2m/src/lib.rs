@@ -3,9 +3,11 @@
 #![warn(missing_docs)]
 
 mod asynchronous;
+mod attempt_timeout;
 pub mod bearer_retry;
 mod blocking;
 mod builder;
+mod clock;
 mod driver;
 mod env;
 mod events;
@@ -13,15 +15,18 @@ mod jitter;
 mod provider;
 mod retry;
 mod source;
+mod sync;
 pub mod transport;
 pub mod transport_rules;
 mod url_policy;
 
 /// The attribute that [`Transport`] implementations carry: `#[logto_m2m::async_trait]`.
 pub use async_trait::async_trait;
-pub use asynchronous::{AsyncTokenManager, BackgroundTask, Sleep, Spawn};
+pub use asynchronous::{AsyncTokenManager, BackgroundTask, DefaultSleeper, Sleep, Spawn};
+pub use attempt_timeout::AttemptTimeout;
 pub use blocking::BlockingTokenManager;
 pub use builder::TokenManagerBuilder;
+pub use clock::{Clock, SystemClock};
 pub use env::{
     ALLOW_INSECURE_HTTP_VAR, APP_ID_VAR, APP_SECRET_VAR, AUTH_METHOD_VAR, ENDPOINT_VAR, EnvError,
     ORGANIZATION_ID_VAR, RESOURCE_VAR, SCOPES_VAR, config_builder_from_env,

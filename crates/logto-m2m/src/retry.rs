@@ -1,4 +1,4 @@
-//! How long one call may keep trying before it returns an error.
+//! How long one call may take, and how many attempts it makes, before it returns an error.
 
 use std::time::Duration;
 
@@ -10,10 +10,17 @@ pub struct RetryPolicy {
     /// The most failed attempts one call sees before it returns the last error. Default 3: two
     /// retries of a transient failure (1 s, then 2 s of backoff by default).
     pub max_attempts: u32,
-    /// The longest one call waits, for another caller's request or for a backoff to pass. Default
-    /// 30 s. A retry whose backoff (or `Retry-After`) ends later is not waited for: the error is
-    /// returned at once.
+    /// The longest one call takes, all included: sending its requests (each is given what is left,
+    /// as an [`AttemptTimeout`](crate::AttemptTimeout)), waiting for another caller's request, and
+    /// sleeping through backoffs. Default 30 s. A retry that could not be sent and answered before
+    /// this deadline is not waited for: the last error is returned at once. `Duration::MAX` means
+    /// no limit: a call then ends after `max_attempts`, and waits for another caller's request no
+    /// longer than the [`in_flight_timeout`](logto_m2m_proto::CachePolicy::in_flight_timeout).
     pub max_wait: Duration,
+    /// The least time an attempt after the call's first one needs: a retry is only made when at
+    /// least this much (or as long as the call's previous attempt took, if longer) is left of
+    /// `max_wait` when it is due. Default 100 ms.
+    pub min_attempt_time: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -21,6 +28,7 @@ impl Default for RetryPolicy {
         Self {
             max_attempts: 3,
             max_wait: Duration::from_secs(30),
+            min_attempt_time: Duration::from_millis(100),
         }
     }
 }
@@ -47,6 +55,13 @@ impl RetryPolicy {
     #[must_use]
     pub fn with_max_wait(mut self, wait: Duration) -> Self {
         self.max_wait = wait;
+        self
+    }
+
+    /// Sets [`min_attempt_time`](Self::min_attempt_time).
+    #[must_use]
+    pub fn with_min_attempt_time(mut self, time: Duration) -> Self {
+        self.min_attempt_time = time;
         self
     }
 }

@@ -37,8 +37,7 @@ impl SnapshotCell {
         let guard = self.0.load();
         match guard.as_ref() {
             Some(snapshot)
-                if Instant::now() < snapshot.fresh_until
-                    && snapshot.changes == core.change_count() =>
+                if core.now() < snapshot.fresh_until && snapshot.changes == core.change_count() =>
             {
                 Ok(use_token(&snapshot.token))
             }

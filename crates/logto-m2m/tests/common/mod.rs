@@ -3,6 +3,8 @@
 //! conformance suite; here the managers' concurrency and state handling are.)
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod synthetic;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
