@@ -42,7 +42,9 @@ type HyperClient = Client<HttpsConnector<Connector>, Full<Bytes>>;
 /// - Redirects are never followed: a 3xx is refused
 ///   ([`HyperTransportError::Refused`] with
 ///   [`RefusedResponse::Redirect`](logto_m2m::transport_rules::RefusedResponse::Redirect)).
-/// - A connect timeout and an overall timeout (both 10 s by default).
+/// - A connect timeout and an overall timeout (both 10 s by default), the overall one shortened to
+///   the request's [`AttemptTimeout`](logto_m2m::AttemptTimeout) (what is left of the calling
+///   `token()`'s time budget).
 /// - The response body is capped (64 KiB by default) frame by frame while it is read, so an
 ///   endless body costs no more memory than the cap (and one frame). The status line and headers
 ///   have a cap of their own (64 KiB by default; hyper accepts no less than 8 KiB), and at most
@@ -154,13 +156,15 @@ impl Transport for HyperTransport {
             Ok(client) => client.clone(),
             Err(e) => return Err(HyperTransportError::TlsConfig(e.clone())),
         };
+        // Within what is left of the calling `token()`'s time budget.
+        let timeout = logto_m2m::AttemptTimeout::limit(&request, self.timeout);
         // hyper drops the body once sent: its last reference zeroizes it (it may hold the secret).
         let request = request.map(|body| Full::new(Bytes::from_owner(WipeOnDrop::new(body))));
         let caps = Caps {
             body_bytes: self.max_response_bytes,
             header_bytes: self.max_header_bytes,
         };
-        let exchange = Self::exchange(client, request, self.timeout, caps);
+        let exchange = Self::exchange(client, request, timeout, caps);
         if let Some(runtime) = &self.runtime {
             let mut task = AbortOnDrop(runtime.spawn(exchange));
             match (&mut task.0).await {

@@ -25,7 +25,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// - Redirects are never followed: a 3xx is refused
 ///   ([`UreqTransportError::Refused`] with
 ///   [`RefusedResponse::Redirect`](logto_m2m::transport_rules::RefusedResponse::Redirect)).
-/// - A connect timeout and an overall timeout (both 10 s by default).
+/// - A connect timeout and an overall timeout (both 10 s by default), the overall one shortened to
+///   the request's [`AttemptTimeout`](logto_m2m::AttemptTimeout) (what is left of the calling
+///   `token()`'s time budget).
 /// - The response body is capped (64 KiB by default) while it is read: reading stops at the first
 ///   chunk past the cap, so an endless body costs no more memory than the cap. The status line
 ///   and headers have a cap of their own (64 KiB by default).
@@ -45,6 +47,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct UreqTransport {
     agent: ureq::Agent,
+    timeout: Duration,
     max_response_bytes: usize,
     allow_insecure_http: bool,
 }
@@ -107,9 +110,18 @@ impl BlockingTransport for UreqTransport {
         // ureq is lent the body, and this one copy is zeroized once sent: it may hold the secret.
         let (head, body) = request.into_parts();
         let body = Zeroizing::new(body);
+        let request = Request::from_parts(head, body.as_slice());
+        // Within what is left of the calling `token()`'s time budget.
+        let timeout = logto_m2m::AttemptTimeout::limit(&request, self.timeout);
+        let request = if timeout < self.timeout {
+            let config = self.agent.configure_request(request);
+            config.timeout_global(Some(timeout)).build()
+        } else {
+            request
+        };
         let response = self
             .agent
-            .run(Request::from_parts(head, body.as_slice()))
+            .run(request)
             .map_err(UreqTransportError::from_ureq)?;
         drop(body);
         self.read_response(response)
@@ -202,6 +214,7 @@ impl UreqTransportBuilder {
             .new_agent();
         UreqTransport {
             agent,
+            timeout: self.timeout,
             max_response_bytes: self.max_response_bytes,
             allow_insecure_http: self.allow_insecure_http,
         }
