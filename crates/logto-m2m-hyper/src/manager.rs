@@ -14,8 +14,8 @@ use crate::{HyperTransport, HyperTransportBuilder};
 /// An async token manager for the Logto `endpoint` and the M2M app's id and secret, on a
 /// [`HyperTransport`] with the default timeouts and response cap, and the default policies,
 /// refreshing ahead of expiry in tokio tasks and sleeping through backoffs on tokio's timer
-/// ([`with_tokio`]). Call it within a tokio runtime. To change any option, use
-/// [`token_manager_builder`].
+/// ([`with_tokio`]). Calls retry and respect their deadline (`RetryPolicy::max_wait`) by default.
+/// Call it within a tokio runtime. To change any option, use [`token_manager_builder`].
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -176,11 +176,30 @@ impl HyperManagerBuilder {
 }
 
 /// Sets tokio hooks on a manager builder: refreshes ahead of expiry run as tokio tasks, and calls
-/// sleep through backoffs on tokio's timer.
+/// sleep through backoffs and time out on tokio's timer.
+///
+/// Called within a tokio runtime, the hooks use that runtime (through its `Handle`), wherever the
+/// manager is used later. Called outside any runtime, the manager keeps its runtime-agnostic
+/// [`DefaultSleeper`](logto_m2m::DefaultSleeper), and a refresh runs as a task on the runtime the
+/// calling task runs on, if any (else it is not started, and a later call tries again): nothing
+/// panics for want of a runtime.
 pub fn with_tokio<T>(builder: TokenManagerBuilder<T>) -> TokenManagerBuilder<T> {
-    builder
-        .spawner(|task| {
-            tokio::spawn(task);
-        })
-        .sleeper(|duration: Duration| tokio::time::sleep(duration))
+    match Handle::try_current() {
+        Ok(handle) => {
+            let spawn_on = handle.clone();
+            builder
+                .spawner(move |task| {
+                    spawn_on.spawn(task);
+                })
+                .sleeper(move |duration: Duration| {
+                    let _runtime = handle.enter();
+                    tokio::time::sleep(duration)
+                })
+        }
+        Err(_) => builder.spawner(|task| {
+            if let Ok(handle) = Handle::try_current() {
+                handle.spawn(task);
+            }
+        }),
+    }
 }
