@@ -149,6 +149,17 @@ impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
         self.inner.core.invalidate(request.key(), token)
     }
 
+    /// Under the model check (`--cfg logto_m2m_loom`): how many tickets are out, not yet handed
+    /// back.
+    #[cfg(logto_m2m_loom)]
+    #[doc(hidden)]
+    pub fn tickets_out(&self) -> usize {
+        self.inner
+            .core
+            .tickets_out
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The token and, when it came from the cache, until when the same answer holds.
     fn token_until(&self, request: &TokenRequest) -> Result<(Arc<Token>, Option<Instant>), Error> {
         let core = &self.inner.core;

@@ -35,6 +35,9 @@ pub(crate) struct Core {
     changes: AtomicU64,
     pub(crate) retry: RetryPolicy,
     pub(crate) clock: ManagerClock,
+    /// Under the model check: how many tickets are out with a guard, not yet handed back.
+    #[cfg(logto_m2m_loom)]
+    pub(crate) tickets_out: loom::sync::atomic::AtomicUsize,
 }
 
 /// What one call must do next.
@@ -120,6 +123,8 @@ impl Core {
             changes: AtomicU64::new(0),
             retry,
             clock,
+            #[cfg(logto_m2m_loom)]
+            tickets_out: loom::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -316,6 +321,8 @@ pub(crate) struct InFlight {
 impl InFlight {
     pub(crate) fn new(core: Arc<Core>, ticket: Ticket) -> Self {
         events::fetch_started(ticket.key());
+        #[cfg(logto_m2m_loom)]
+        core.tickets_out.fetch_add(1, Ordering::SeqCst);
         Self {
             core,
             ticket: Some(ticket),
@@ -328,9 +335,22 @@ impl InFlight {
         outcome: Result<Response<Vec<u8>>, TransportError>,
     ) -> Result<Arc<Token>, Error> {
         match self.ticket.take() {
-            Some(ticket) => self.core.complete(ticket, outcome),
+            Some(ticket) => {
+                let result = self.core.complete(ticket, outcome);
+                self.handed_back();
+                result
+            }
             None => Err(out_of_time()),
         }
+    }
+
+    /// Under the model check: counts the ticket as handed back, and fails a second hand-back.
+    fn handed_back(&self) {
+        #[cfg(logto_m2m_loom)]
+        assert!(
+            self.core.tickets_out.fetch_sub(1, Ordering::SeqCst) > 0,
+            "a ticket was handed back twice"
+        );
     }
 }
 
@@ -346,6 +366,7 @@ impl Drop for InFlight {
             } else {
                 self.core.cancel(ticket);
             }
+            self.handed_back();
         }
     }
 }
