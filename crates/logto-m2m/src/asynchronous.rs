@@ -13,7 +13,7 @@ use logto_m2m_proto::http::Request;
 use logto_m2m_proto::{ClientConfig, ConfigError, Error, Token, TokenParams, TokenRequest};
 
 use crate::builder::TokenManagerBuilder;
-use crate::driver::{Attempt, Core, InFlight, Step, attempt_timed_out};
+use crate::driver::{Attempt, Core, InFlight, Step, attempt_timed_out, out_of_time};
 use crate::env::EnvError;
 use crate::source::{SnapshotCell, TokenSource};
 use crate::transport::{IntoTransportError, Transport};
@@ -269,9 +269,9 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
             return self.inner.fetch(attempt).await.unwrap_or(token);
         };
         let inner = Arc::clone(&self.inner);
-        let (guard, request, timeout) = attempt.start(&self.inner.core);
+        let (guard, request, deadline) = attempt.start(&self.inner.core);
         let task: BackgroundTask = Box::pin(async move {
-            let _ = inner.exchange(guard, request, timeout).await;
+            let _ = inner.exchange(guard, request, deadline).await;
         });
         // A spawner that panics drops the task while unwinding: its guard hands the ticket back as
         // a failure, and the caller still gets the valid token.
@@ -286,18 +286,23 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
 
 impl<T: Transport> Inner<T> {
     async fn fetch(&self, attempt: Attempt) -> Result<Arc<Token>, Error> {
-        let (guard, request, timeout) = attempt.start(&self.core);
-        self.exchange(guard, request, timeout).await
+        let (guard, request, deadline) = attempt.start(&self.core);
+        self.exchange(guard, request, deadline).await
     }
 
-    /// Sends `request`, raced against the attempt's `timeout` on the sleeper: an exchange still
-    /// going then is dropped and counts as a timed-out attempt (a failure, backed off).
+    /// Sends `request` if any time is left until `deadline` (else hands the ticket back unsent),
+    /// raced against that time on the sleeper: an exchange still going then is dropped and counts
+    /// as a timed-out attempt (a failure, backed off).
     async fn exchange(
         &self,
         guard: InFlight,
-        request: Request<Vec<u8>>,
-        timeout: Duration,
+        mut request: Request<Vec<u8>>,
+        deadline: Instant,
     ) -> Result<Arc<Token>, Error> {
+        let Some(timeout) = self.core.time_left(&mut request, deadline) else {
+            drop(guard);
+            return Err(out_of_time());
+        };
         let send = self.transport.send(request);
         let timer = self.sleeper.sleep(timeout);
         let outcome = match first_of(send, timer).await {

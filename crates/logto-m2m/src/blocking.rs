@@ -7,7 +7,7 @@ use logto_m2m_proto::http::Request;
 use logto_m2m_proto::{ClientConfig, ConfigError, Error, Token, TokenParams, TokenRequest};
 
 use crate::builder::TokenManagerBuilder;
-use crate::driver::{Attempt, Core, InFlight, Step};
+use crate::driver::{Attempt, Core, InFlight, Step, out_of_time};
 use crate::env::EnvError;
 use crate::source::{SnapshotCell, TokenSource};
 use crate::transport::{BlockingTransport, IntoTransportError};
@@ -199,23 +199,33 @@ impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
     /// the guard dropped with the closure) and a later call tries again; if the thread panics, the
     /// guard hands the ticket back as a failure, and the state machine backs off.
     fn refresh_in_background(&self, attempt: Attempt) {
-        let (guard, request, _) = attempt.start(&self.inner.core);
+        let (guard, request, deadline) = attempt.start(&self.inner.core);
         let inner = Arc::clone(&self.inner);
         let _ = crate::sync::spawn_thread("logto-m2m-refresh", move || {
-            let _ = inner.exchange(guard, request);
+            let _ = inner.exchange(guard, request, deadline);
         });
     }
 }
 
 impl<T: BlockingTransport> Inner<T> {
     fn fetch(&self, attempt: Attempt) -> Result<Arc<Token>, Error> {
-        let (guard, request, _) = attempt.start(&self.core);
-        self.exchange(guard, request)
+        let (guard, request, deadline) = attempt.start(&self.core);
+        self.exchange(guard, request, deadline)
     }
 
-    /// Sends `request`; the transport is given the attempt's time as an
-    /// [`AttemptTimeout`](crate::AttemptTimeout) (a blocking send cannot be cut short from here).
-    fn exchange(&self, guard: InFlight, request: Request<Vec<u8>>) -> Result<Arc<Token>, Error> {
+    /// Sends `request` if any time is left until `deadline` (else hands the ticket back unsent);
+    /// the transport is given that time as an [`AttemptTimeout`](crate::AttemptTimeout) (a
+    /// blocking send cannot be cut short from here).
+    fn exchange(
+        &self,
+        guard: InFlight,
+        mut request: Request<Vec<u8>>,
+        deadline: Instant,
+    ) -> Result<Arc<Token>, Error> {
+        if self.core.time_left(&mut request, deadline).is_none() {
+            drop(guard);
+            return Err(out_of_time());
+        }
         let outcome = self
             .transport
             .send(request)

@@ -280,6 +280,19 @@ impl Core {
         }
     }
 
+    /// Just before `request` is sent: the time its exchange may take until `deadline`, also given
+    /// to the transport as an [`AttemptTimeout`]; `None` when none is left (a refresh task that
+    /// started late, say): the attempt must not be sent.
+    pub(crate) fn time_left(
+        &self,
+        request: &mut Request<Vec<u8>>,
+        deadline: Instant,
+    ) -> Option<Duration> {
+        let left = deadline.saturating_duration_since(self.now());
+        request.extensions_mut().insert(AttemptTimeout(left));
+        (!left.is_zero()).then_some(left)
+    }
+
     /// A listener for the wake-up of async callers. Take it while holding the cache lock, so that no
     /// wake-up can be missed between the decision to wait and the wait.
     pub(crate) fn listen(&self) -> event_listener::EventListener {
@@ -288,16 +301,14 @@ impl Core {
 }
 
 impl Attempt {
-    /// The guard of its ticket, and the request to send with the time its exchange may take
-    /// (also given to the transport as an [`AttemptTimeout`]).
-    pub(crate) fn start(self, core: &Arc<Core>) -> (InFlight, Request<Vec<u8>>, Duration) {
-        let Fetch {
-            ticket,
-            mut request,
-        } = self.fetch;
-        let timeout = self.deadline.saturating_duration_since(core.now());
-        request.extensions_mut().insert(AttemptTimeout(timeout));
-        (InFlight::new(Arc::clone(core), ticket), request, timeout)
+    /// The guard of its ticket, the request to send, and the instant its exchange must end by.
+    pub(crate) fn start(self, core: &Arc<Core>) -> (InFlight, Request<Vec<u8>>, Instant) {
+        let Fetch { ticket, request } = self.fetch;
+        (
+            InFlight::new(Arc::clone(core), ticket),
+            request,
+            self.deadline,
+        )
     }
 
     /// The same attempt, ending by `deadline` at the latest.

@@ -222,3 +222,32 @@ fn tokio_retries_work_without_a_sleeper() {
 fn smol_retries_work_without_a_sleeper() {
     on_smol(Box::pin(retries_work_without_a_sleeper()));
 }
+
+#[test]
+fn a_refresh_task_that_starts_after_its_time_sends_nothing() {
+    let clock = SyntheticClock::new();
+    let fake = FakeLogto::new(100, Duration::ZERO);
+    let answers = Arc::clone(&fake);
+    let transport = move |request: Request<Vec<u8>>| {
+        answers.arrive(&request);
+        std::future::ready(Ok::<_, std::io::Error>(answers.answer(&request)))
+    };
+    let tasks = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let spawned = Arc::clone(&tasks);
+    let manager = AsyncTokenManager::builder(transport, config())
+        .spawner(move |task| spawned.lock().unwrap().push(task))
+        .sleeper(clock.sleeper())
+        .clock(clock.clone())
+        .build_async();
+    let request = manager.request(params()).unwrap();
+    clock.run(manager.token(&request)).unwrap().unwrap();
+    // Past the refresh point (35-40 s): the refresh is spawned, but its task only runs after the
+    // request would count as abandoned (60 s later).
+    clock.advance(Duration::from_secs(41));
+    clock.run(manager.token(&request)).unwrap().unwrap();
+    assert_eq!(tasks.lock().unwrap().len(), 1);
+    clock.advance(Duration::from_secs(61));
+    let task = tasks.lock().unwrap().pop().unwrap();
+    clock.run(task).unwrap();
+    assert_eq!(fake.requests(), 1, "the late task sent nothing");
+}
