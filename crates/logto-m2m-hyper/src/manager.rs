@@ -181,8 +181,9 @@ impl HyperManagerBuilder {
 /// Called within a tokio runtime, the hooks use that runtime (through its `Handle`), wherever the
 /// manager is used later. Called outside any runtime, the manager keeps its runtime-agnostic
 /// [`DefaultSleeper`](logto_m2m::DefaultSleeper), and a refresh runs as a task on the runtime the
-/// calling task runs on, if any (else it is not started, and a later call tries again): nothing
-/// panics for want of a runtime.
+/// calling task runs on, if any (else it is not started, which the manager says once in a
+/// `tracing` warning; the token is then fetched once it is no longer usable): nothing panics for
+/// want of a runtime.
 pub fn with_tokio<T>(builder: TokenManagerBuilder<T>) -> TokenManagerBuilder<T> {
     match Handle::try_current() {
         Ok(handle) => {

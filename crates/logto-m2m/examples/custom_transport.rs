@@ -91,11 +91,13 @@ impl BlockingTransport for StdNetTransport {
         let host = request.uri().host().unwrap_or_default();
         let port = request.uri().port_u16().unwrap_or(80);
 
-        // 2. Send the request exactly as built, with a bounded time.
+        // 2. Send the request exactly as built, with a bounded time: never more than what is left
+        //    of the calling `token()`'s budget.
+        let timeout = logto_m2m::AttemptTimeout::limit(&request, self.timeout);
         let mut stream = TcpStream::connect((host, port))
             .map_err(|e| StdNetError::new(TransportErrorKind::Connect, e.to_string()))?;
-        stream.set_read_timeout(Some(self.timeout))?;
-        stream.set_write_timeout(Some(self.timeout))?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
         let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
         write!(
             stream,

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll as TaskPoll;
 use std::time::{Duration, Instant};
 
@@ -82,6 +83,8 @@ struct Inner<T> {
     config: ClientConfig,
     spawner: Option<Arc<dyn Spawn>>,
     sleeper: Arc<dyn Sleep>,
+    /// Whether a refresh task dropped unstarted has been reported.
+    unstarted_reported: Arc<AtomicBool>,
 }
 
 impl<T> Clone for AsyncTokenManager<T> {
@@ -137,6 +140,7 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
                 config: builder.config,
                 spawner: builder.spawner,
                 sleeper: builder.sleeper.unwrap_or_else(|| Arc::new(DefaultSleeper)),
+                unstarted_reported: Arc::default(),
             }),
         }
     }
@@ -270,7 +274,10 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
         };
         let inner = Arc::clone(&self.inner);
         let (guard, request, deadline) = attempt.start(&self.inner.core);
+        let unstarted = Unstarted(Some(Arc::clone(&self.inner.unstarted_reported)));
         let task: BackgroundTask = Box::pin(async move {
+            let mut unstarted = unstarted;
+            unstarted.0 = None;
             let _ = inner.exchange(guard, request, deadline).await;
         });
         // A spawner that panics drops the task while unwinding: its guard hands the ticket back as
@@ -281,6 +288,21 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
             crate::events::spawner_panicked();
         }
         token
+    }
+}
+
+/// Says once per manager (a `tracing` warning) that its spawner dropped a refresh task without
+/// running it (as `with_tokio`'s does outside a tokio runtime): refreshes ahead of expiry do not
+/// happen, and tokens are fetched only once they are no longer usable.
+struct Unstarted(Option<Arc<AtomicBool>>);
+
+impl Drop for Unstarted {
+    fn drop(&mut self) {
+        if let Some(reported) = self.0.take() {
+            if !std::thread::panicking() && !reported.swap(true, Ordering::Relaxed) {
+                crate::events::refresh_not_started();
+            }
+        }
     }
 }
 

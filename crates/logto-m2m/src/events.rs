@@ -93,3 +93,11 @@ pub(crate) fn spawner_panicked() {
         "logto-m2m: the spawner panicked while starting a refresh; the refresh counts as failed"
     );
 }
+
+pub(crate) fn refresh_not_started() {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        "logto-m2m: the spawner dropped a refresh task without running it (no runtime?): tokens \
+         are refreshed only once they are no longer usable; this is said once per manager"
+    );
+}

@@ -190,3 +190,55 @@ fn an_unusable_success_answer_is_not_retried_within_an_async_call() {
         assert_eq!(fake.requests(), 1, "{body}");
     }
 }
+
+#[cfg(feature = "tracing")]
+#[test]
+fn a_spawner_that_drops_refresh_tasks_is_reported_once() {
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+
+    let clock = SyntheticClock::new();
+    let fake = FakeLogto::new(100, Duration::ZERO);
+    let answers = Arc::clone(&fake);
+    let transport = move |request: Request<Vec<u8>>| {
+        answers.arrive(&request);
+        std::future::ready(Ok::<_, std::io::Error>(answers.answer(&request)))
+    };
+    let manager = AsyncTokenManager::builder(transport, config())
+        .spawner(drop)
+        .sleeper(clock.sleeper())
+        .clock(clock.clone())
+        .build_async();
+    let request = manager.request(params()).unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        clock.run(manager.token(&request)).unwrap().unwrap();
+        clock.advance(Duration::from_secs(41));
+        for _ in 0..10 {
+            clock.run(manager.token(&request)).unwrap().unwrap();
+        }
+    });
+    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        output
+            .matches("the spawner dropped a refresh task without running it")
+            .count(),
+        1,
+        "{output}"
+    );
+    assert_eq!(fake.requests(), 1);
+}
