@@ -6,7 +6,8 @@
 //! - every ticket is handed back exactly once (the manager's count of tickets out returns to zero,
 //!   and a second hand-back fails an assertion);
 //! - at most one request is in flight per key;
-//! - no snapshot of a `TokenSource` outlives an invalidation that happened before the call.
+//! - no snapshot of a `TokenSource` outlives an invalidation that happened before the call;
+//! - a panicking request is handed back as a failure that reaches every waiter.
 //!
 //! Time is an injected clock that stands still unless a scenario moves it (loom explores
 //! orderings, not durations).
@@ -171,6 +172,53 @@ fn a_failure_reaches_every_waiter() {
         let mine = manager.token(&request).unwrap_err();
         assert_eq!(mine.kind(), ErrorKind::Transient);
         assert_eq!(caller.join().unwrap().kind(), ErrorKind::Transient);
+        assert_eq!(endpoint.requests(), 1);
+        assert_eq!(manager.tickets_out(), 0);
+    });
+}
+
+/// Two callers, the transport panics in the first request: the panic is handed back as a failure,
+/// and the other caller is woken with it (or sees it) rather than waiting forever.
+#[test]
+fn a_panicking_request_wakes_every_waiter() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&"transport bug") {
+            default_hook(info);
+        }
+    }));
+    loom::model(|| {
+        let endpoint = Endpoint::new(200, 3600);
+        let panicking = {
+            let endpoint = Arc::clone(&endpoint);
+            move |_request: Request<Vec<u8>>| -> Result<Response<Vec<u8>>, std::io::Error> {
+                endpoint.requests.fetch_add(1, Ordering::SeqCst);
+                panic!("transport bug");
+            }
+        };
+        let config = ClientConfig::builder("http://127.0.0.1:1", "m2m-app", "m2m-secret")
+            .build()
+            .unwrap();
+        let manager = BlockingTokenManager::builder(panicking, config)
+            .retry_policy(RetryPolicy::no_retries())
+            .clock(StillClock::new())
+            .build_blocking();
+        let request = Arc::new(manager.request(params()).unwrap());
+        let caller = {
+            let (manager, request) = (manager.clone(), Arc::clone(&request));
+            thread::spawn(move || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| manager.token(&request)))
+                    .map(|result| result.map(drop).map_err(|e| e.kind()))
+            })
+        };
+        let mine =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| manager.token(&request)))
+                .map(|result| result.map(drop).map_err(|e| e.kind()));
+        let theirs = caller.join().unwrap();
+        // One of the two sent the request and panicked; the other got the failure.
+        let outcomes = [mine.ok(), theirs.ok()];
+        assert_eq!(outcomes.iter().filter(|o| o.is_none()).count(), 1);
+        assert!(outcomes.contains(&Some(Err(ErrorKind::Transient))));
         assert_eq!(endpoint.requests(), 1);
         assert_eq!(manager.tickets_out(), 0);
     });
