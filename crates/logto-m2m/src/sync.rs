@@ -1,5 +1,5 @@
 //! The synchronization primitives of the blocking path: the standard library's, or `loom`'s when
-//! the crate is built with `--cfg logto_m2m_loom` for the model check (`tests/model_check.rs`).
+//! the crate is built with `--cfg logto_m2m_loom` for the model check (`tests/model-check`).
 
 #[cfg(logto_m2m_loom)]
 pub(crate) use loom::sync::atomic::AtomicU64;

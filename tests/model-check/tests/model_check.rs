@@ -1,5 +1,5 @@
 //! The model check of the blocking manager: `loom` runs each scenario under every interleaving of
-//! its threads (up to a bound on preemptions) and checks that
+//! its threads (exhaustively, with its partial-order reduction) and checks that
 //!
 //! - no wake-up is lost: a caller waiting for another's request is always woken (loom's condvar
 //!   never times out, so a lost wake-up is a deadlock, which loom reports);
@@ -14,7 +14,7 @@
 //!
 //! ```sh
 //! RUSTFLAGS="--cfg logto_m2m_loom" CARGO_TARGET_DIR=target/loom \
-//!     cargo test -p logto-m2m --release --test model_check
+//!     cargo test -p logto-m2m-model-check --release
 //! ```
 #![cfg(logto_m2m_loom)]
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
@@ -43,12 +43,11 @@ impl StillClock {
     }
 
     fn set(&self, seconds: u64) {
-        self.seconds
-            .store(seconds, std::sync::atomic::Ordering::SeqCst);
+        self.seconds.store(seconds, Ordering::SeqCst);
     }
 
     fn elapsed(&self) -> Duration {
-        Duration::from_secs(self.seconds.load(std::sync::atomic::Ordering::SeqCst))
+        Duration::from_secs(self.seconds.load(Ordering::SeqCst))
     }
 }
 
@@ -115,17 +114,17 @@ impl Endpoint {
     }
 }
 
-type Manager = BlockingTokenManager<
-    Box<dyn Fn(Request<Vec<u8>>) -> Result<Response<Vec<u8>>, std::io::Error> + Send + Sync>,
->;
+/// A transport of the model.
+type BoxedTransport =
+    Box<dyn Fn(Request<Vec<u8>>) -> Result<Response<Vec<u8>>, std::io::Error> + Send + Sync>;
+
+type Manager = BlockingTokenManager<BoxedTransport>;
 
 fn manager(endpoint: &Arc<Endpoint>, clock: &StillClock) -> Manager {
     let config = ClientConfig::builder("http://127.0.0.1:1", "m2m-app", "m2m-secret")
         .build()
         .unwrap();
-    let transport: Box<
-        dyn Fn(Request<Vec<u8>>) -> Result<Response<Vec<u8>>, std::io::Error> + Send + Sync,
-    > = Box::new(endpoint.transport());
+    let transport: BoxedTransport = Box::new(endpoint.transport());
     BlockingTokenManager::builder(transport, config)
         .retry_policy(RetryPolicy::no_retries())
         .clock(clock.clone())
