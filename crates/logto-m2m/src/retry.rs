@@ -16,6 +16,8 @@ pub struct RetryPolicy {
     /// this deadline is not waited for: the last error is returned at once. `Duration::MAX` means
     /// no limit: a call then ends after `max_attempts`, and waits for another caller's request no
     /// longer than the [`in_flight_timeout`](logto_m2m_proto::CachePolicy::in_flight_timeout).
+    /// A zero budget leaves no time to send anything: a call then only returns a cached token or
+    /// error.
     pub max_wait: Duration,
     /// The least time an attempt after the call's first one needs: a retry is only made when at
     /// least this much (or as long as the call's previous attempt took, if longer) is left of
