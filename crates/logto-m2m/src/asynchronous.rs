@@ -85,6 +85,8 @@ struct Inner<T> {
     sleeper: Arc<dyn Sleep>,
     /// Whether a refresh task dropped unstarted has been reported.
     unstarted_reported: Arc<AtomicBool>,
+    /// Whether a panicking sleeper has been reported.
+    sleeper_panic_reported: AtomicBool,
 }
 
 impl<T> Clone for AsyncTokenManager<T> {
@@ -141,6 +143,7 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
                 spawner: builder.spawner,
                 sleeper: builder.sleeper.unwrap_or_else(|| Arc::new(DefaultSleeper)),
                 unstarted_reported: Arc::default(),
+                sleeper_panic_reported: AtomicBool::new(false),
             }),
         }
     }
@@ -242,8 +245,7 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
                 }
                 Step::Sleep(until) => {
                     self.inner
-                        .sleeper
-                        .sleep(until.saturating_duration_since(core.now()))
+                        .timer(until.saturating_duration_since(core.now()))
                         .await;
                 }
             }
@@ -254,8 +256,7 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
     async fn wait(&self, listener: event_listener::EventListener, until: Instant) {
         let timer = self
             .inner
-            .sleeper
-            .sleep(until.saturating_duration_since(self.inner.core.now()));
+            .timer(until.saturating_duration_since(self.inner.core.now()));
         let _ = first_of(listener, timer).await;
     }
 
@@ -306,6 +307,20 @@ impl Drop for Unstarted {
     }
 }
 
+impl<T> Inner<T> {
+    /// A timer on the sleeper. A sleeper that panics (a runtime's timer called outside its
+    /// runtime, say) is replaced by the [`DefaultSleeper`] for this timer, and said once.
+    fn timer(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        let sleeper = std::panic::AssertUnwindSafe(|| self.sleeper.sleep(duration));
+        std::panic::catch_unwind(sleeper).unwrap_or_else(|_| {
+            if !self.sleeper_panic_reported.swap(true, Ordering::Relaxed) {
+                crate::events::sleeper_panicked();
+            }
+            DefaultSleeper.sleep(duration)
+        })
+    }
+}
+
 impl<T: Transport> Inner<T> {
     async fn fetch(&self, attempt: Attempt) -> Result<Arc<Token>, Error> {
         let (guard, request, deadline) = attempt.start(&self.core);
@@ -326,7 +341,7 @@ impl<T: Transport> Inner<T> {
             return Err(out_of_time());
         };
         let send = self.transport.send(request);
-        let timer = self.sleeper.sleep(timeout);
+        let timer = self.timer(timeout);
         let outcome = match first_of(send, timer).await {
             Some(outcome) => outcome.map_err(IntoTransportError::into_transport_error),
             None => Err(attempt_timed_out()),

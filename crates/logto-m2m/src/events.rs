@@ -101,3 +101,11 @@ pub(crate) fn refresh_not_started() {
          are refreshed only once they are no longer usable; this is said once per manager"
     );
 }
+
+pub(crate) fn sleeper_panicked() {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        "logto-m2m: the sleeper panicked (no runtime?): the manager times its waits with its \
+         default timer instead; this is said once per manager"
+    );
+}

@@ -242,3 +242,30 @@ fn a_spawner_that_drops_refresh_tasks_is_reported_once() {
     );
     assert_eq!(fake.requests(), 1);
 }
+
+#[test]
+fn a_panicking_sleeper_is_replaced_by_the_default_timer() {
+    // A runtime's timer called outside its runtime panics when the timer is made.
+    let fake = FakeLogto::new(3600, Duration::ZERO);
+    fake.fail_with(503);
+    let answers = Arc::clone(&fake);
+    let transport = move |request: Request<Vec<u8>>| {
+        answers.arrive(&request);
+        let response = answers.answer(&request);
+        answers.fail_with(0);
+        std::future::ready(Ok::<_, std::io::Error>(response))
+    };
+    let manager = AsyncTokenManager::builder(transport, config())
+        .cache_policy(
+            logto_m2m::CachePolicy::default().with_backoff_initial(Duration::from_millis(20)),
+        )
+        .sleeper(|_duration: Duration| -> std::future::Ready<()> { panic!("no reactor running") })
+        .build_async();
+    let request = manager.request(params()).unwrap();
+    let token =
+        std::panic::catch_unwind(AssertUnwindSafe(|| smol::block_on(manager.token(&request))))
+            .expect("the caller does not panic")
+            .unwrap();
+    assert_eq!(token.access_token().expose_secret(), "token-0");
+    assert_eq!(fake.requests(), 2);
+}
