@@ -29,7 +29,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// - Error statuses (4xx, 5xx) come back as responses, so OAuth error bodies reach the parser.
 /// - Redirects are never followed: a 3xx is refused ([`ReqwestTransportError::Refused`] with
 ///   [`RefusedResponse::Redirect`](logto_m2m::transport_rules::RefusedResponse::Redirect)).
-/// - A connect timeout and an overall timeout (both 10 s by default).
+/// - A connect timeout and an overall timeout (both 10 s by default), the overall one shortened to
+///   the request's [`AttemptTimeout`](logto_m2m::AttemptTimeout) (what is left of the calling
+///   `token()`'s time budget).
 /// - The response body is capped (64 KiB by default) chunk by chunk while it is read, so an
 ///   endless body costs no more memory than the cap. The status line and headers are capped by
 ///   hyper under reqwest (about 400 KiB, 100 headers; reqwest offers no setting for it).
@@ -49,6 +51,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct ReqwestTransport {
     client: Result<reqwest::Client, SetupError>,
+    /// The overall timeout of one exchange, shortened per request to its `AttemptTimeout`.
+    timeout: Duration,
     max_response_bytes: usize,
     allow_insecure_http: bool,
 }
@@ -110,9 +114,11 @@ impl Transport for ReqwestTransport {
         }
         // reqwest drops the body once sent: its last reference zeroizes it (it may hold the
         // secret).
+        let timeout = logto_m2m::AttemptTimeout::limit(&request, self.timeout);
         let request = request.map(|body| Bytes::from_owner(WipeOnDrop::new(body)));
-        let request =
+        let mut request =
             reqwest::Request::try_from(request).map_err(ReqwestTransportError::invalid)?;
+        *request.timeout_mut() = Some(timeout);
         let response = client
             .execute(request)
             .await
@@ -219,6 +225,7 @@ impl ReqwestTransportBuilder {
         });
         ReqwestTransport {
             client,
+            timeout: self.timeout,
             max_response_bytes: self.max_response_bytes,
             allow_insecure_http: self.allow_insecure_http,
         }

@@ -210,6 +210,31 @@ async fn body_exactly_at_the_cap_is_accepted() {
     assert_eq!(response.body().len(), 1024);
 }
 
+/// The manager's `AttemptTimeout` (what is left of the call's budget) shortens the transport's own
+/// 10 s timeout.
+#[tokio::test]
+async fn the_attempt_timeout_of_a_request_cuts_the_exchange() {
+    let slow = TestServer::start(|_| {
+        Reply::Slow(Duration::from_secs(3), response("200 OK", &[], TOKEN_JSON))
+    });
+    let transport = ReqwestTransport::new();
+    let mut request = token_request(&slow.url("/oidc/token"));
+    request
+        .extensions_mut()
+        .insert(logto_m2m::AttemptTimeout(Duration::from_millis(300)));
+    let started = std::time::Instant::now();
+    let error = transport.send(request).await.unwrap_err();
+    assert!(
+        matches!(error, ReqwestTransportError::Timeout(_)),
+        "{error:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn slow_server_and_stalled_body_time_out() {
     let slow = TestServer::start(|_| {
