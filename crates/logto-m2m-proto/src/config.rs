@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use http::Uri;
 
+use crate::credentials::CredentialsFingerprint;
 use crate::endpoint::{parse_endpoint, parse_secure_url};
 use crate::error::ConfigError;
 use crate::secret::AppSecret;
@@ -77,6 +78,9 @@ impl Default for ExpiryPolicy {
 }
 
 /// A validated client configuration. Cheap to clone (shared).
+///
+/// Two configurations are equal when they name the same endpoints, app, credentials (compared by
+/// their [`CredentialsFingerprint`], never byte by byte), authentication method and parser limits.
 #[derive(Clone)]
 pub struct ClientConfig {
     inner: Arc<ConfigInner>,
@@ -89,6 +93,7 @@ struct ConfigInner {
     token_endpoint_uri: Uri,
     app_id: String,
     app_secret: AppSecret,
+    credentials: CredentialsFingerprint,
     auth_method: ClientAuthMethod,
     expiry: ExpiryPolicy,
     allow_insecure_http: bool,
@@ -147,6 +152,39 @@ impl ClientConfig {
         &self.inner.app_secret
     }
 
+    /// The keyed fingerprint of the app id and secret, which token keys carry.
+    #[must_use]
+    pub fn credentials_fingerprint(&self) -> CredentialsFingerprint {
+        self.inner.credentials
+    }
+
+    /// This configuration with another app secret (after a rotation): everything else is kept.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::EmptyAppSecret`] when `app_secret` is empty.
+    pub fn with_app_secret(&self, app_secret: impl Into<AppSecret>) -> Result<Self, ConfigError> {
+        let app_secret = app_secret.into();
+        if app_secret.expose_secret().is_empty() {
+            return Err(ConfigError::EmptyAppSecret);
+        }
+        let inner = &self.inner;
+        Ok(Self {
+            inner: Arc::new(ConfigInner {
+                endpoint: inner.endpoint.clone(),
+                endpoint_host: inner.endpoint_host.clone(),
+                token_endpoint: inner.token_endpoint.clone(),
+                token_endpoint_uri: inner.token_endpoint_uri.clone(),
+                app_id: inner.app_id.clone(),
+                credentials: CredentialsFingerprint::new(&inner.app_id, &app_secret),
+                app_secret,
+                auth_method: inner.auth_method,
+                expiry: inner.expiry,
+                allow_insecure_http: inner.allow_insecure_http,
+            }),
+        })
+    }
+
     /// How the app authenticates.
     #[must_use]
     pub fn auth_method(&self) -> ClientAuthMethod {
@@ -165,6 +203,22 @@ impl ClientConfig {
         self.inner.allow_insecure_http
     }
 }
+
+impl PartialEq for ClientConfig {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&self.inner, &other.inner);
+        Arc::ptr_eq(a, b)
+            || (a.credentials == b.credentials
+                && a.app_id == b.app_id
+                && a.token_endpoint == b.token_endpoint
+                && a.endpoint == b.endpoint
+                && a.auth_method == b.auth_method
+                && a.expiry == b.expiry
+                && a.allow_insecure_http == b.allow_insecure_http)
+    }
+}
+
+impl Eq for ClientConfig {}
 
 impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -260,6 +314,7 @@ impl ClientConfigBuilder {
                 endpoint,
                 token_endpoint,
                 token_endpoint_uri,
+                credentials: CredentialsFingerprint::new(&self.app_id, &self.app_secret),
                 app_id: self.app_id,
                 app_secret: self.app_secret,
                 auth_method: self.auth_method,

@@ -37,6 +37,17 @@ pub enum Error {
     /// The HTTP exchange failed before a complete response arrived.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// Every one of the cache's `max_keys` slots is busy (a request in flight or a backoff
+    /// running), so there is no room for another key yet; nothing was sent. Transient: a slot
+    /// frees at the `retry_at` given with it at the latest.
+    #[error(
+        "all {max_keys} token keys are busy (a request in flight or a backoff running): no room \
+         for another key yet (raise CachePolicy::max_keys to hold more keys at once)"
+    )]
+    CacheFull {
+        /// The cache's bound on keys.
+        max_keys: usize,
+    },
 }
 
 impl From<ServerError> for Error {
@@ -78,6 +89,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Config(_) => ErrorKind::Misuse,
+            Self::CacheFull { .. } => ErrorKind::Transient,
             Self::Server(e) => e.kind(),
             Self::InvalidResponse(_) => ErrorKind::InvalidResponse,
             Self::Transport(e) => e.kind().error_kind(),
@@ -109,7 +121,7 @@ impl Error {
         match self {
             Self::Server(e) => Some(e.status()),
             Self::InvalidResponse(e) => Some(e.status()),
-            Self::Config(_) | Self::Transport(_) => None,
+            Self::Config(_) | Self::Transport(_) | Self::CacheFull { .. } => None,
         }
     }
 
@@ -269,6 +281,14 @@ pub enum ConfigError {
         /// The refused tenant id.
         tenant: String,
     },
+    /// A token request was handed to a manager whose configuration it was not built with (another
+    /// app, endpoint or secret, or a secret the manager has rotated away from).
+    #[error(
+        "this token request was built for another configuration than the manager's (another app, \
+         endpoint or secret, or before a secret rotation): build it with the manager's request(), \
+         or use a TokenSource, which follows rotations"
+    )]
+    ForeignRequest,
 }
 
 /// The token endpoint answered with an error.

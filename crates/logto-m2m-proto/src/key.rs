@@ -1,23 +1,28 @@
 //! The cache key: everything that changes which token the server issues.
 
+use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use crate::config::ClientAuthMethod;
+use crate::config::{ClientAuthMethod, ClientConfig};
+use crate::credentials::CredentialsFingerprint;
 
-/// Identifies one token: token endpoint, app id, authentication method, resource, organization,
-/// the normalised (sorted) scopes and the extra parameters. Two requests with the same key get
-/// interchangeable tokens; anything that could change the token is part of it.
+/// Identifies one token: token endpoint, app id, the keyed fingerprint of the app's credentials
+/// (never the secret), authentication method, resource, organization, the normalised (sorted)
+/// scopes and the extra parameters. Two requests with the same key get interchangeable tokens;
+/// anything that could change the token is part of it, so a token fetched with one secret is never
+/// handed out for another.
 ///
 /// The key's hash is computed once, when the key is made, so looking a key up costs no more than
 /// hashing one `u64` and comparing the fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TokenKey {
-    fingerprint: u64,
+    hash: u64,
     fields: KeyFields,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct KeyFields {
+    credentials: CredentialsFingerprint,
     token_endpoint: String,
     app_id: String,
     auth_method: ClientAuthMethod,
@@ -29,18 +34,17 @@ struct KeyFields {
 
 impl TokenKey {
     pub(crate) fn new(
-        token_endpoint: &str,
-        app_id: &str,
-        auth_method: ClientAuthMethod,
+        config: &ClientConfig,
         resource: Option<&str>,
         organization_id: Option<&str>,
         sorted_scopes: Vec<String>,
         extra: &[(String, String)],
     ) -> Self {
         let fields = KeyFields {
-            token_endpoint: token_endpoint.to_owned(),
-            app_id: app_id.to_owned(),
-            auth_method,
+            credentials: config.credentials_fingerprint(),
+            token_endpoint: config.token_endpoint().to_owned(),
+            app_id: config.app_id().to_owned(),
+            auth_method: config.auth_method(),
             resource: resource.map(str::to_owned),
             organization_id: organization_id.map(str::to_owned),
             sorted_scopes,
@@ -49,9 +53,15 @@ impl TokenKey {
         let mut hasher = DefaultHasher::new();
         fields.hash(&mut hasher);
         Self {
-            fingerprint: hasher.finish(),
+            hash: hasher.finish(),
             fields,
         }
+    }
+
+    /// The keyed fingerprint of the credentials the token is fetched with.
+    #[must_use]
+    pub fn credentials(&self) -> CredentialsFingerprint {
+        self.fields.credentials
     }
 
     /// The resource indicator of this key, if any.
@@ -73,8 +83,16 @@ impl TokenKey {
     }
 }
 
+/// The fields, without the hash (which depends on the credentials' fingerprint: a `Debug` print
+/// must not change with the secret).
+impl fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TokenKey").field(&self.fields).finish()
+    }
+}
+
 impl Hash for TokenKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.fingerprint);
+        state.write_u64(self.hash);
     }
 }

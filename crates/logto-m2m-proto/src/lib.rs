@@ -7,6 +7,7 @@ pub use http;
 mod basic_auth;
 mod bearer;
 mod config;
+mod credentials;
 mod discovery;
 mod endpoint;
 pub mod error;
@@ -29,6 +30,7 @@ mod token_cache;
 
 pub use bearer::authorize;
 pub use config::{ClientAuthMethod, ClientConfig, ClientConfigBuilder, ExpiryPolicy};
+pub use credentials::CredentialsFingerprint;
 pub use discovery::{Discovery, DiscoveryDocument};
 pub use endpoint::is_loopback_host;
 pub use error::{

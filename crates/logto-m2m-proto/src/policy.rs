@@ -1,7 +1,7 @@
 //! When tokens are refreshed and failures retried: the knobs of the state machine, each default with
 //! its reason, and the arithmetic on them. No decisions are taken here; the state machine takes them.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::Error;
 use crate::token::Token;
@@ -44,6 +44,14 @@ impl Jitter {
 }
 
 const DEFAULT_REFRESH_RATIO: f64 = 0.8;
+
+/// `duration × factor` for a `factor` in `[0, 1]`, without the panic of `Duration::mul_f64` when
+/// the product rounds past the largest `Duration` (`Duration::MAX × 1.0` does).
+fn scaled(duration: Duration, factor: f64) -> Duration {
+    Duration::try_from_secs_f64(duration.as_secs_f64() * factor)
+        .unwrap_or(duration)
+        .min(duration)
+}
 
 /// `value`, or `fallback` when it is NaN or infinite.
 fn finite_or(value: f64, fallback: f64) -> f64 {
@@ -151,17 +159,45 @@ impl CachePolicy {
             .unwrap_or_else(|| token.sent_at())
     }
 
+    /// The same by the wall clock: `expires_at_wall - margin`.
+    #[must_use]
+    pub fn usable_until_wall(&self, token: &Token) -> SystemTime {
+        token
+            .expires_at_wall()
+            .checked_sub(self.margin_for(token))
+            .unwrap_or_else(|| token.sent_at_wall())
+    }
+
     /// When the refresh ahead of `token` starts: at `refresh_ratio` of its usable lifetime, moved
     /// earlier by `jitter × refresh_jitter_ratio`.
     #[must_use]
     pub fn refresh_at(&self, token: &Token, jitter: Jitter) -> Instant {
+        let usable_until = self.usable_until(token);
+        token
+            .sent_at()
+            .checked_add(self.refresh_offset(token, jitter))
+            .map_or(usable_until, |at| at.min(usable_until))
+    }
+
+    /// The same by the wall clock: as long after `sent_at_wall`.
+    #[must_use]
+    pub fn refresh_at_wall(&self, token: &Token, jitter: Jitter) -> SystemTime {
+        let usable_until = self.usable_until_wall(token);
+        token
+            .sent_at_wall()
+            .checked_add(self.refresh_offset(token, jitter))
+            .map_or(usable_until, |at| at.min(usable_until))
+    }
+
+    /// How long after sending the refresh ahead of `token` starts.
+    fn refresh_offset(&self, token: &Token, jitter: Jitter) -> Duration {
         let usable = self
             .usable_until(token)
             .saturating_duration_since(token.sent_at());
         let ratio = finite_or(self.refresh_ratio, DEFAULT_REFRESH_RATIO).clamp(0.1, 1.0);
         let spread = finite_or(self.refresh_jitter_ratio, 0.0).clamp(0.0, ratio - 0.05);
         let fraction = (ratio - spread * jitter.value()).clamp(0.05, 1.0);
-        token.sent_at() + usable.mul_f64(fraction)
+        scaled(usable, fraction)
     }
 
     /// The delay before the next attempt after `failures` consecutive failures (1 for the first),
@@ -178,7 +214,7 @@ impl CachePolicy {
                 .backoff_initial
                 .saturating_mul(1u32 << exponent.min(31))
                 .min(self.backoff_max);
-            base.mul_f64(1.0 - 0.5 * jitter.value())
+            scaled(base, 1.0 - 0.5 * jitter.value())
         } else {
             self.negative_cache
         };

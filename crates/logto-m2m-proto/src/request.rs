@@ -131,9 +131,7 @@ impl TokenRequest {
             check_cloud_management_api_host(config, resource)?;
         }
         let key = TokenKey::new(
-            config.token_endpoint(),
-            config.app_id(),
-            config.auth_method(),
+            config,
             params.resource_indicator(),
             params.organization_id(),
             params.scopes.sorted(),
@@ -189,8 +187,11 @@ impl TokenRequest {
     /// Parses the token endpoint's answer to this request.
     ///
     /// `sent_at` is when the request was sent: the token's expiry counts from then, so network time
-    /// never makes a token look fresher than it is. `wall_now` is the current wall-clock time, used
-    /// only to turn a `Retry-After` HTTP-date into a delay when the answer has no `Date` header.
+    /// never makes a token look fresher than it is. `wall_now` is the current wall-clock time: it
+    /// turns a `Retry-After` HTTP-date into a delay when the answer has no `Date` header, and the
+    /// token's wall-clock expiry ([`Token::expires_at_wall`]) counts from it. (The
+    /// [`TokenCache`](crate::TokenCache) counts that one from the wall-clock time at send, which
+    /// its ticket records.)
     ///
     /// # Errors
     ///
@@ -201,7 +202,7 @@ impl TokenRequest {
         sent_at: Instant,
         wall_now: SystemTime,
     ) -> Result<Token, Error> {
-        parse_token_response(self, response, sent_at, wall_now)
+        parse_token_response(self, response, sent_at, wall_now, wall_now)
     }
 
     /// `error` with the app secret, in any form it takes on the wire, redacted from everything it

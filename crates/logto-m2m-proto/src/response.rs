@@ -36,6 +36,7 @@ pub(crate) fn parse_token_response<B: AsRef<[u8]>>(
     request: &TokenRequest,
     response: &Response<B>,
     sent_at: Instant,
+    sent_at_wall: SystemTime,
     wall_now: SystemTime,
 ) -> Result<Token, Error> {
     let status = response.status();
@@ -69,13 +70,13 @@ pub(crate) fn parse_token_response<B: AsRef<[u8]>>(
 
     let mut warnings = Vec::new();
     check_content_type(headers, &mut warnings, scrubber);
-    Ok(build_token(request, fields, sent_at, warnings).map_err(invalid)?)
+    Ok(build_token(request, fields, (sent_at, sent_at_wall), warnings).map_err(invalid)?)
 }
 
 fn build_token(
     request: &TokenRequest,
     fields: TokenFields<'_>,
-    sent_at: Instant,
+    (sent_at, sent_at_wall): (Instant, SystemTime),
     mut warnings: Vec<ParseWarning>,
 ) -> Result<Token, ResponseProblem> {
     let access_token = match fields.access_token {
@@ -116,12 +117,13 @@ fn build_token(
             }
         }
     };
-    let expires_at =
-        sent_at
-            .checked_add(lifetime)
-            .ok_or_else(|| ResponseProblem::InvalidExpiresIn {
-                found: "a lifetime past the end of time".to_owned(),
-            })?;
+    let past_the_end = || ResponseProblem::InvalidExpiresIn {
+        found: "a lifetime past the end of time".to_owned(),
+    };
+    let expires_at = sent_at.checked_add(lifetime).ok_or_else(past_the_end)?;
+    let expires_at_wall = sent_at_wall
+        .checked_add(lifetime)
+        .ok_or_else(past_the_end)?;
     let requested_scopes = request.params().requested_scopes();
     let granted_scopes = match fields.scope {
         None | Some(FieldValue::Other(Value::Null)) => Scopes::new(),
@@ -135,8 +137,10 @@ fn build_token(
         access_token,
         token_type,
         sent_at,
+        sent_at_wall,
         lifetime,
         expires_at,
+        expires_at_wall,
         granted_scopes,
         not_granted_scopes,
         extra: fields.extra,

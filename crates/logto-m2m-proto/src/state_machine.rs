@@ -32,6 +32,13 @@
 //! falls back to `Empty`, `Refreshing` to `Fetching`, `RefreshBackoff` to `Failed` (or `Empty`, once
 //! its retry instant has passed too). These time-driven moves happen at the start of every call, for the `now` given.
 //!
+//! Expiry is kept by two clocks: the monotonic one (`now`, an `Instant`) and the wall clock
+//! (`wall_now`, a `SystemTime`, given to `poll`). The monotonic clock stops while a machine sleeps
+//! or a VM is paused, so a token's usable-until and refresh point are also kept as wall-clock
+//! times, counted from the wall-clock time at send that the ticket records, and whichever clock
+//! reaches them first decides. A wall clock set back never extends a token's life: the monotonic
+//! deadline still holds. Backoff and abandonment count by the monotonic clock only.
+//!
 //! The full transition table is in `docs/state-machine.md`; a test walks it against this code.
 
 use std::sync::Arc;
@@ -43,6 +50,7 @@ use crate::error::{Error, InvalidResponse, ResponseProblem};
 use crate::key::TokenKey;
 use crate::policy::{CachePolicy, Jitter};
 use crate::request::TokenRequest;
+use crate::response::parse_token_response;
 use crate::token::Token;
 
 /// Identifies one request in flight. Hand it back, exactly once, with the outcome of that request.
@@ -52,6 +60,7 @@ pub struct Ticket {
     request: Arc<TokenRequest>,
     id: u64,
     sent_at: Instant,
+    sent_at_wall: SystemTime,
 }
 
 impl Ticket {
@@ -71,6 +80,13 @@ impl Ticket {
     #[must_use]
     pub fn sent_at(&self) -> Instant {
         self.sent_at
+    }
+
+    /// The wall-clock time at which the request was handed out for sending; the token's wall-clock
+    /// expiry counts from then.
+    #[must_use]
+    pub fn sent_at_wall(&self) -> SystemTime {
+        self.sent_at_wall
     }
 }
 
@@ -100,12 +116,15 @@ impl std::fmt::Debug for Fetch {
 #[must_use]
 #[non_exhaustive]
 pub enum Poll {
-    /// Use this token. The same answer holds, without polling, until `fresh_until`.
+    /// Use this token. The same answer holds, without polling, until `fresh_until` by the monotonic
+    /// clock and `fresh_until_wall` by the wall clock, whichever comes first.
     Ready {
         /// The token.
         token: Arc<Token>,
         /// Until when (exclusive) this answer stays the same, barring an invalidation.
         fresh_until: Instant,
+        /// Until when (exclusive), by the wall clock, this answer stays the same.
+        fresh_until_wall: SystemTime,
     },
     /// Use this token, and send this refresh request without making anyone wait for it.
     ReadyAndRefresh {
@@ -150,11 +169,28 @@ pub enum SlotState {
     Failed,
 }
 
-/// A usable token and the instant it stops being handed out.
+/// A usable token and when it stops being handed out, by either clock.
 #[derive(Debug, Clone)]
 struct Held {
     token: Arc<Token>,
     usable_until: Instant,
+    usable_until_wall: SystemTime,
+}
+
+impl Held {
+    fn new(token: &Arc<Token>, policy: &CachePolicy) -> Self {
+        Self {
+            token: Arc::clone(token),
+            usable_until: policy.usable_until(token),
+            usable_until_wall: policy.usable_until_wall(token),
+        }
+    }
+
+    /// Whether the token may no longer be handed out: its usable-until has passed by the monotonic
+    /// clock, or by the wall clock when it is known.
+    fn is_over(&self, now: Instant, wall_now: Option<SystemTime>) -> bool {
+        now >= self.usable_until || wall_now.is_some_and(|wall| wall >= self.usable_until_wall)
+    }
 }
 
 /// The request in flight.
@@ -173,6 +209,7 @@ enum State {
     Ready {
         held: Held,
         refresh_at: Instant,
+        refresh_at_wall: SystemTime,
     },
     Refreshing {
         held: Held,
@@ -187,6 +224,18 @@ enum State {
         error: Error,
         retry_at: Instant,
     },
+}
+
+impl State {
+    /// `Ready`, with the refresh due at once (a refresh that was cancelled or abandoned).
+    fn refresh_due(held: Held, now: Instant) -> Self {
+        let refresh_at_wall = held.usable_until_wall;
+        Self::Ready {
+            held,
+            refresh_at: now,
+            refresh_at_wall,
+        }
+    }
 }
 
 /// Far enough in the future to stand for "never", for durations a caller set absurdly large.
@@ -215,6 +264,11 @@ impl TokenSlot {
         }
     }
 
+    /// The request this slot sends.
+    pub(crate) fn request(&self) -> &Arc<TokenRequest> {
+        &self.request
+    }
+
     pub(crate) fn state(&self) -> SlotState {
         match self.state {
             State::Empty => SlotState::Empty,
@@ -226,36 +280,53 @@ impl TokenSlot {
         }
     }
 
-    pub(crate) fn has_request_in_flight(&self) -> bool {
-        matches!(
-            self.state,
-            State::Fetching { .. } | State::Refreshing { .. }
-        )
+    /// Until when the slot must be kept, at `now`: while a request is in flight (until it counts
+    /// as abandoned) or a backoff runs (until its retry instant). `None`: the slot holds nothing
+    /// that evicting it would lose but a token, which a later poll fetches again.
+    pub(crate) fn busy_until(&self, now: Instant) -> Option<Instant> {
+        let until = match &self.state {
+            State::Empty | State::Ready { .. } => return None,
+            State::Fetching { flight } | State::Refreshing { flight, .. } => flight.abandoned_at,
+            State::RefreshBackoff { retry_at, .. } | State::Failed { retry_at, .. } => *retry_at,
+        };
+        (now < until).then_some(until)
     }
 
     /// What the caller must do now. May start a request (and so change state).
-    pub(crate) fn poll(&mut self, now: Instant, policy: &CachePolicy, ids: &mut u64) -> Poll {
-        self.advance_time(now);
+    pub(crate) fn poll(
+        &mut self,
+        now: Instant,
+        wall_now: SystemTime,
+        policy: &CachePolicy,
+        ids: &mut u64,
+    ) -> Poll {
+        self.advance_time(now, Some(wall_now));
         match &self.state {
             State::Empty => {
-                let (flight, fetch) = self.start_flight(now, policy, ids);
+                let (flight, fetch) = self.start_flight(now, wall_now, policy, ids);
                 self.state = State::Fetching { flight };
                 Poll::Fetch(fetch)
             }
             State::Fetching { flight } => Poll::Pending {
                 until: flight.abandoned_at,
             },
-            State::Ready { held, refresh_at } if now < *refresh_at => Poll::Ready {
+            State::Ready {
+                held,
+                refresh_at,
+                refresh_at_wall,
+            } if now < *refresh_at && wall_now < *refresh_at_wall => Poll::Ready {
                 token: Arc::clone(&held.token),
                 fresh_until: *refresh_at,
+                fresh_until_wall: *refresh_at_wall,
             },
             State::RefreshBackoff { held, retry_at, .. } if now < *retry_at => Poll::Ready {
                 token: Arc::clone(&held.token),
                 fresh_until: (*retry_at).min(held.usable_until),
+                fresh_until_wall: held.usable_until_wall,
             },
             State::Ready { held, .. } | State::RefreshBackoff { held, .. } => {
                 let held = held.clone();
-                let (flight, fetch) = self.start_flight(now, policy, ids);
+                let (flight, fetch) = self.start_flight(now, wall_now, policy, ids);
                 let token = Arc::clone(&held.token);
                 self.state = State::Refreshing { held, flight };
                 Poll::ReadyAndRefresh { token, fetch }
@@ -263,6 +334,7 @@ impl TokenSlot {
             State::Refreshing { held, flight } => Poll::Ready {
                 token: Arc::clone(&held.token),
                 fresh_until: held.usable_until.min(flight.abandoned_at),
+                fresh_until_wall: held.usable_until_wall,
             },
             State::Failed { error, retry_at } => Poll::Failed {
                 error: error.clone(),
@@ -277,11 +349,12 @@ impl TokenSlot {
         &mut self,
         ticket: &Ticket,
         now: Instant,
+        wall_now: Option<SystemTime>,
         jitter: Jitter,
         policy: &CachePolicy,
         outcome: Result<Arc<Token>, Error>,
     ) -> Result<Arc<Token>, Error> {
-        self.advance_time(now);
+        self.advance_time(now, wall_now);
         if !self.is_current(ticket) {
             return outcome;
         }
@@ -289,11 +362,9 @@ impl TokenSlot {
             Ok(token) => {
                 self.failures = 0;
                 self.state = State::Ready {
-                    held: Held {
-                        token: Arc::clone(token),
-                        usable_until: policy.usable_until(token),
-                    },
+                    held: Held::new(token, policy),
                     refresh_at: policy.refresh_at(token, jitter),
+                    refresh_at_wall: policy.refresh_at_wall(token, jitter),
                 };
             }
             Err(error) => {
@@ -316,15 +387,12 @@ impl TokenSlot {
     /// The caller of the current request went away: the request no longer counts, and the next poll
     /// sends another (at once: nothing failed).
     pub(crate) fn cancel(&mut self, ticket: &Ticket, now: Instant) {
-        self.advance_time(now);
+        self.advance_time(now, None);
         if !self.is_current(ticket) {
             return;
         }
         self.state = match std::mem::replace(&mut self.state, State::Empty) {
-            State::Refreshing { held, .. } => State::Ready {
-                held,
-                refresh_at: now,
-            },
+            State::Refreshing { held, .. } => State::refresh_due(held, now),
             _ => State::Empty,
         };
     }
@@ -332,7 +400,7 @@ impl TokenSlot {
     /// Drops `token` if it is still the one handed out (after a 401 from a resource server). A
     /// request in flight goes on. Returns whether anything was dropped.
     pub(crate) fn invalidate(&mut self, token: &Token, now: Instant) -> bool {
-        self.advance_time(now);
+        self.advance_time(now, None);
         let is_current = match &self.state {
             State::Ready { held, .. }
             | State::Refreshing { held, .. }
@@ -352,6 +420,20 @@ impl TokenSlot {
             _ => State::Empty,
         };
         true
+    }
+
+    /// The next wall-clock time at which polling may answer differently: a token reaching its
+    /// refresh point or its usable-until by the wall clock.
+    pub(crate) fn poll_timeout_wall(&self) -> Option<SystemTime> {
+        match &self.state {
+            State::Ready {
+                refresh_at_wall, ..
+            } => Some(*refresh_at_wall),
+            State::Refreshing { held, .. } | State::RefreshBackoff { held, .. } => {
+                Some(held.usable_until_wall)
+            }
+            State::Empty | State::Fetching { .. } | State::Failed { .. } => None,
+        }
     }
 
     /// The next instant at which polling may answer differently without any other input.
@@ -375,7 +457,13 @@ impl TokenSlot {
         }
     }
 
-    fn start_flight(&self, now: Instant, policy: &CachePolicy, ids: &mut u64) -> (InFlight, Fetch) {
+    fn start_flight(
+        &self,
+        now: Instant,
+        wall_now: SystemTime,
+        policy: &CachePolicy,
+        ids: &mut u64,
+    ) -> (InFlight, Fetch) {
         *ids = ids.wrapping_add(1);
         let flight = InFlight {
             id: *ids,
@@ -386,35 +474,36 @@ impl TokenSlot {
                 request: Arc::clone(&self.request),
                 id: flight.id,
                 sent_at: now,
+                sent_at_wall: wall_now,
             },
             request: self.request.to_http(),
         };
         (flight, fetch)
     }
 
-    /// The moves that time alone makes: a token passing its usable-until instant, a backoff or a
-    /// negative cache running out, a request in flight for too long.
-    fn advance_time(&mut self, now: Instant) {
+    /// The moves that time alone makes: a token passing its usable-until (by the monotonic clock,
+    /// or by the wall clock when `wall_now` is given), a backoff or a negative cache running out, a
+    /// request in flight for too long.
+    fn advance_time(&mut self, now: Instant, wall_now: Option<SystemTime>) {
         let abandoned = |flight: &InFlight| now >= flight.abandoned_at;
         self.state = match std::mem::replace(&mut self.state, State::Empty) {
             State::Fetching { flight } if abandoned(&flight) => State::Empty,
-            State::Ready { held, .. } if now >= held.usable_until => State::Empty,
-            State::Refreshing { held, flight } if now >= held.usable_until => {
+            State::Ready { held, .. } if held.is_over(now, wall_now) => State::Empty,
+            State::Refreshing { held, flight } if held.is_over(now, wall_now) => {
                 if abandoned(&flight) {
                     State::Empty
                 } else {
                     State::Fetching { flight }
                 }
             }
-            State::Refreshing { held, flight } if abandoned(&flight) => State::Ready {
-                held,
-                refresh_at: now,
-            },
+            State::Refreshing { held, flight } if abandoned(&flight) => {
+                State::refresh_due(held, now)
+            }
             State::RefreshBackoff {
                 held,
                 error,
                 retry_at,
-            } if now >= held.usable_until => {
+            } if held.is_over(now, wall_now) => {
                 if now >= retry_at {
                     State::Empty
                 } else {
@@ -433,10 +522,11 @@ impl TokenSlot {
 pub(crate) fn on_arrival(
     outcome: Result<Arc<Token>, Error>,
     now: Instant,
+    wall_now: Option<SystemTime>,
     policy: &CachePolicy,
 ) -> Result<Arc<Token>, Error> {
     outcome.and_then(|token| {
-        if now < policy.usable_until(&token) {
+        if !Held::new(&token, policy).is_over(now, wall_now) {
             Ok(token)
         } else {
             Err(InvalidResponse {
@@ -454,8 +544,12 @@ pub(crate) fn parse_for_ticket<B: AsRef<[u8]>>(
     response: &Response<B>,
     wall_now: SystemTime,
 ) -> Result<Arc<Token>, Error> {
-    ticket
-        .request
-        .parse_response(response, ticket.sent_at, wall_now)
-        .map(Arc::new)
+    parse_token_response(
+        &ticket.request,
+        response,
+        ticket.sent_at,
+        ticket.sent_at_wall,
+        wall_now,
+    )
+    .map(Arc::new)
 }

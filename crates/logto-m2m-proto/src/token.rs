@@ -1,7 +1,7 @@
 //! An issued access token and what is known about it.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value};
 
@@ -69,8 +69,10 @@ pub struct Token {
     pub(crate) access_token: AccessToken,
     pub(crate) token_type: TokenType,
     pub(crate) sent_at: Instant,
+    pub(crate) sent_at_wall: SystemTime,
     pub(crate) lifetime: Duration,
     pub(crate) expires_at: Instant,
+    pub(crate) expires_at_wall: SystemTime,
     pub(crate) granted_scopes: Scopes,
     pub(crate) not_granted_scopes: Scopes,
     pub(crate) extra: Map<String, Value>,
@@ -96,6 +98,14 @@ impl Token {
         self.sent_at
     }
 
+    /// The wall-clock time at which the request for this token was sent (for a token parsed with
+    /// [`TokenRequest::parse_response`](crate::TokenRequest::parse_response), the `wall_now` given
+    /// there).
+    #[must_use]
+    pub fn sent_at_wall(&self) -> SystemTime {
+        self.sent_at_wall
+    }
+
     /// The lifetime used (`expires_in`, after defaults and clamping).
     #[must_use]
     pub fn lifetime(&self) -> Duration {
@@ -106,6 +116,14 @@ impl Token {
     #[must_use]
     pub fn expires_at(&self) -> Instant {
         self.expires_at
+    }
+
+    /// When the token expires by the wall clock: `sent_at_wall + lifetime`. The monotonic clock
+    /// stops while a machine sleeps or a VM is paused; the wall clock does not, so a token is
+    /// never handed out past either.
+    #[must_use]
+    pub fn expires_at_wall(&self) -> SystemTime {
+        self.expires_at_wall
     }
 
     /// The scopes granted. Logto omits `scope` when it grants none, so an absent `scope` is an

@@ -61,8 +61,8 @@ fn retry_after_reports_the_delay_the_state_machine_honours() {
     let policy = CachePolicy::default().with_retry_after_max(Duration::from_secs(600));
     let mut cache = TokenCache::new(policy);
     let request = common::request(TokenParams::for_resource(common::API));
-    let now = Instant::now();
-    let Poll::Fetch(fetch) = cache.poll(&request, now) else {
+    let (now, wall_now) = (Instant::now(), SystemTime::now());
+    let Poll::Fetch(fetch) = cache.poll(&request, now, wall_now) else {
         panic!("an empty cache fetches")
     };
 
@@ -71,12 +71,12 @@ fn retry_after_reports_the_delay_the_state_machine_honours() {
         .handle_response(
             fetch.ticket,
             now,
-            SystemTime::now(),
+            wall_now,
             Jitter::NONE,
             &throttled(1_000_000_000_000),
         )
         .unwrap_err();
-    let Poll::Failed { error, retry_at } = cache.poll(&request, now) else {
+    let Poll::Failed { error, retry_at } = cache.poll(&request, now, wall_now) else {
         panic!("a failure is recorded")
     };
 
@@ -91,18 +91,12 @@ fn retry_after_reports_the_delay_the_state_machine_honours() {
 fn a_retry_after_within_the_cap_is_reported_as_sent() {
     let mut cache = TokenCache::new(CachePolicy::default());
     let request = common::request(TokenParams::for_resource(common::API));
-    let now = Instant::now();
-    let Poll::Fetch(fetch) = cache.poll(&request, now) else {
+    let (now, wall_now) = (Instant::now(), SystemTime::now());
+    let Poll::Fetch(fetch) = cache.poll(&request, now, wall_now) else {
         panic!("an empty cache fetches")
     };
     let returned = cache
-        .handle_response(
-            fetch.ticket,
-            now,
-            SystemTime::now(),
-            Jitter::NONE,
-            &throttled(120),
-        )
+        .handle_response(fetch.ticket, now, wall_now, Jitter::NONE, &throttled(120))
         .unwrap_err();
     assert_eq!(returned.retry_after(), Some(Duration::from_secs(120)));
 }

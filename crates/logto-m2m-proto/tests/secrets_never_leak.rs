@@ -77,7 +77,7 @@ fn no_public_type_or_error_prints_a_secret_or_a_token() {
         assert_debug_clean("redacted request", &redacted(&http));
         // The request the state machine hands out, with the body (the secret, with Post) inside.
         let mut cache = TokenCache::default();
-        let poll = cache.poll(&request, Instant::now());
+        let poll = cache.poll(&request, Instant::now(), SystemTime::now());
         assert!(matches!(poll, Poll::Fetch(_)));
         assert_debug_clean("Poll::Fetch", &poll);
         if method == ClientAuthMethod::Basic {
@@ -178,7 +178,7 @@ fn no_public_type_or_error_prints_a_secret_or_a_token() {
 /// redacted request must not change with it.
 #[test]
 fn nothing_printed_tells_the_length_of_the_secret() {
-    let now = Instant::now();
+    let (now, wall_now) = (Instant::now(), SystemTime::now());
     let printed = |secret: &str, method| {
         let config = ClientConfig::builder("https://t.logto.app", "app", secret)
             .auth_method(method)
@@ -189,7 +189,7 @@ fn nothing_printed_tells_the_length_of_the_secret() {
             TokenParams::for_resource("https://api.example.com").scope("a"),
         )
         .unwrap();
-        let poll = TokenCache::default().poll(&request, now);
+        let poll = TokenCache::default().poll(&request, now, wall_now);
         let http = request.to_http();
         [
             format!("{request:?}"),
@@ -459,8 +459,8 @@ fn a_transport_error_quoting_the_secret_is_scrubbed() {
             )
             .unwrap();
             let mut cache = TokenCache::default();
-            let now = Instant::now();
-            let Poll::Fetch(fetch) = cache.poll(&request, now) else {
+            let (now, wall_now) = (Instant::now(), SystemTime::now());
+            let Poll::Fetch(fetch) = cache.poll(&request, now, wall_now) else {
                 panic!("an empty cache fetches");
             };
             let echoed = match fetch.request.headers().get(http::header::AUTHORIZATION) {
@@ -480,7 +480,7 @@ fn a_transport_error_quoting_the_secret_is_scrubbed() {
             }
             assert!(error.to_string().contains("[redacted]"), "{error}");
             // The state machine keeps the same scrubbed error for every waiter.
-            let Poll::Failed { error, .. } = cache.poll(&request, now) else {
+            let Poll::Failed { error, .. } = cache.poll(&request, now, wall_now) else {
                 panic!("a failed key answers Failed");
             };
             assert_shows_none(&what, &format!("{error:?}"), true, &forms);

@@ -1,15 +1,18 @@
 //! Random sequences of polls, answers, transport errors, cancels, invalidations and time jumps over
-//! several keys, with the state machine's invariants checked after every step.
+//! more keys than the cache holds, on a monotonic and a wall clock that drift apart (a suspend
+//! moves the wall clock alone, a correction sets it back), with the state machine's invariants
+//! checked after every step.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use logto_m2m_proto::http::Response;
 use logto_m2m_proto::{
-    CachePolicy, Jitter, Poll, Ticket, Token, TokenCache, TokenParams, TokenRequest,
+    CachePolicy, Error, Jitter, Poll, Ticket, Token, TokenCache, TokenParams, TokenRequest,
     TransportError, TransportErrorKind,
 };
 use proptest::prelude::*;
@@ -30,14 +33,41 @@ enum Answer {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Poll { key: usize },
-    Respond { ticket: usize, answer: Answer },
-    TransportError { ticket: usize },
-    Cancel { ticket: usize },
-    Invalidate { key: usize, token: usize },
-    Advance { millis: u64 },
-    Jitter { value: f64 },
+    Poll {
+        key: usize,
+    },
+    Respond {
+        ticket: usize,
+        answer: Answer,
+    },
+    TransportError {
+        ticket: usize,
+    },
+    Cancel {
+        ticket: usize,
+    },
+    Invalidate {
+        key: usize,
+        token: usize,
+    },
+    Advance {
+        millis: u64,
+    },
+    /// The wall clock alone moves ahead: the machine slept, the monotonic clock stood still.
+    Suspend {
+        millis: u64,
+    },
+    /// The wall clock alone is set back.
+    WallBack {
+        millis: u64,
+    },
+    Jitter {
+        value: f64,
+    },
 }
+
+/// How many keys the operations use: more than any cache here holds.
+const KEYS: usize = 6;
 
 fn answer() -> impl Strategy<Value = Answer> {
     prop_oneof![
@@ -52,12 +82,14 @@ fn answer() -> impl Strategy<Value = Answer> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (0usize..3).prop_map(|key| Op::Poll { key }),
+        6 => (0usize..KEYS).prop_map(|key| Op::Poll { key }),
         4 => (any::<usize>(), answer()).prop_map(|(ticket, answer)| Op::Respond { ticket, answer }),
         1 => any::<usize>().prop_map(|ticket| Op::TransportError { ticket }),
         1 => any::<usize>().prop_map(|ticket| Op::Cancel { ticket }),
-        1 => (0usize..3, any::<usize>()).prop_map(|(key, token)| Op::Invalidate { key, token }),
+        1 => (0usize..KEYS, any::<usize>()).prop_map(|(key, token)| Op::Invalidate { key, token }),
         4 => prop_oneof![0u64..10, 10u64..2_000, 2_000u64..100_000, 100_000u64..5_000_000].prop_map(|millis| Op::Advance { millis }),
+        1 => prop_oneof![0u64..2_000, 2_000u64..5_000_000].prop_map(|millis| Op::Suspend { millis }),
+        1 => (0u64..5_000_000).prop_map(|millis| Op::WallBack { millis }),
         1 => (0.0f64..1.0).prop_map(|value| Op::Jitter { value }),
     ]
 }
@@ -125,7 +157,11 @@ struct World {
     requests: Vec<TokenRequest>,
     outstanding: Vec<Outstanding>,
     tokens: Vec<(usize, Arc<Token>)>,
+    /// The latest backoff each key was seen in (`Poll::Failed` for the key itself): no request
+    /// for the key may start before it, eviction or not.
+    retry_at: HashMap<usize, Instant>,
     now: Instant,
+    wall: SystemTime,
     jitter: Jitter,
 }
 
@@ -153,25 +189,25 @@ fn seen(poll: &Poll) -> Seen {
 }
 
 impl World {
-    fn new() -> Self {
+    fn new(max_keys: usize) -> Self {
         let policy = CachePolicy::default()
-            .with_max_keys(2)
+            .with_max_keys(max_keys)
             .with_expiry_margin(Duration::from_secs(60));
-        let requests = [
-            "https://a.example",
-            "https://b.example",
-            "https://c.example",
-        ]
-        .iter()
-        .map(|r| common::request(TokenParams::for_resource(*r).scope("read")))
-        .collect();
+        let requests = (0..KEYS)
+            .map(|i| {
+                let resource = format!("https://{i}.example");
+                common::request(TokenParams::for_resource(resource).scope("read"))
+            })
+            .collect();
         Self {
             cache: TokenCache::new(policy),
             policy,
             requests,
             outstanding: Vec::new(),
             tokens: Vec::new(),
+            retry_at: HashMap::new(),
             now: Instant::now(),
+            wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
             jitter: Jitter::NONE,
         }
     }
@@ -184,14 +220,19 @@ impl World {
         Some(self.outstanding.swap_remove(i))
     }
 
-    fn mark_dead(&mut self) {
+    fn mark_dead(&mut self) -> Result<(), TestCaseError> {
         for o in &mut self.outstanding {
             let abandoned = self.now >= o.ticket.sent_at() + self.policy.in_flight_timeout;
             let evicted = self.cache.state(o.ticket.key()).is_none();
+            prop_assert!(
+                o.dead || abandoned || !evicted,
+                "a key with a request in flight was evicted"
+            );
             if abandoned || evicted {
                 o.dead = true;
             }
         }
+        Ok(())
     }
 
     fn check_served(&self, token: &Token) -> Result<(), TestCaseError> {
@@ -199,17 +240,28 @@ impl World {
             self.now < self.policy.usable_until(token),
             "a token was handed out at or after expires_at - margin"
         );
+        prop_assert!(
+            self.wall < self.policy.usable_until_wall(token),
+            "a token was handed out at or after its wall-clock expires_at - margin"
+        );
         prop_assert!(self.now < token.expires_at());
         Ok(())
     }
 
     fn poll(&mut self, key: usize) -> Result<(), TestCaseError> {
-        let poll = self.cache.poll(&self.requests[key], self.now);
+        let held = self.cache.state(self.requests[key].key()).is_some();
+        let poll = self.cache.poll(&self.requests[key], self.now, self.wall);
         match poll {
-            Poll::Ready { token, fresh_until } => {
+            Poll::Ready {
+                token,
+                fresh_until,
+                fresh_until_wall,
+            } => {
                 self.check_served(&token)?;
                 prop_assert!(fresh_until > self.now);
                 prop_assert!(fresh_until <= self.policy.usable_until(&token));
+                prop_assert!(fresh_until_wall > self.wall);
+                prop_assert!(fresh_until_wall <= self.policy.usable_until_wall(&token));
             }
             Poll::ReadyAndRefresh { token, fetch } => {
                 self.check_served(&token)?;
@@ -218,12 +270,30 @@ impl World {
             }
             Poll::Fetch(fetch) => self.issued(key, fetch.ticket)?,
             Poll::Pending { until } => prop_assert!(until > self.now),
+            Poll::Failed {
+                error: Error::CacheFull { .. },
+                retry_at,
+            } => {
+                prop_assert!(!held, "a key the cache holds was refused room");
+                prop_assert_eq!(
+                    self.cache.len(),
+                    self.policy.max_keys,
+                    "refused with room left"
+                );
+                prop_assert!(retry_at > self.now, "a refusal must wait");
+                let longest = self
+                    .policy
+                    .max_retry_delay()
+                    .max(self.policy.in_flight_timeout);
+                prop_assert!(retry_at.duration_since(self.now) <= longest);
+            }
             Poll::Failed { retry_at, .. } => {
                 prop_assert!(retry_at > self.now, "a failure must wait");
                 prop_assert!(
                     retry_at.duration_since(self.now) <= self.policy.max_retry_delay(),
                     "backoff over its cap"
                 );
+                self.retry_at.insert(key, retry_at);
             }
             _ => prop_assert!(false, "unknown poll answer"),
         }
@@ -232,7 +302,13 @@ impl World {
 
     /// A new request for `key`: no other live request for `key` may be in flight.
     fn issued(&mut self, key: usize, ticket: Ticket) -> Result<(), TestCaseError> {
-        self.mark_dead();
+        if let Some(retry_at) = self.retry_at.get(&key) {
+            prop_assert!(
+                self.now >= *retry_at,
+                "a request was sent before its backoff ended"
+            );
+        }
+        self.mark_dead()?;
         let live = self
             .outstanding
             .iter()
@@ -255,7 +331,15 @@ impl World {
             .iter()
             .filter(|r| copy.state(r.key()).is_some())
             .collect();
-        held.into_iter().map(|r| seen(&copy.poll(r, at))).collect()
+        let wall = self.wall_at(at);
+        held.into_iter()
+            .map(|r| seen(&copy.poll(r, at, wall)))
+            .collect()
+    }
+
+    /// The wall clock at `at`, running with the monotonic clock from now.
+    fn wall_at(&self, at: Instant) -> SystemTime {
+        self.wall + at.saturating_duration_since(self.now)
     }
 
     fn check_poll_timeout(&self) -> Result<(), TestCaseError> {
@@ -263,9 +347,17 @@ impl World {
             if self.cache.state(request.key()).is_none() {
                 continue;
             }
-            let answer_now = seen(&self.cache.clone().poll(request, self.now));
+            let answer_now = seen(&self.cache.clone().poll(request, self.now, self.wall));
             let until = self.cache.poll_timeout_for(request.key());
-            let horizon = until.unwrap_or(self.now + Duration::from_secs(10 * 24 * 3600));
+            let until_wall = self
+                .cache
+                .poll_timeout_wall_for(request.key())
+                .map(|wall| self.now + wall.duration_since(self.wall).unwrap_or_default());
+            let horizon = [until, until_wall]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(self.now + Duration::from_secs(10 * 24 * 3600));
             if horizon <= self.now {
                 continue;
             }
@@ -275,7 +367,7 @@ impl World {
                 if at >= horizon {
                     continue;
                 }
-                let later = seen(&self.cache.clone().poll(request, at));
+                let later = seen(&self.cache.clone().poll(request, at, self.wall_at(at)));
                 prop_assert_eq!(
                     &later,
                     &answer_now,
@@ -290,6 +382,13 @@ impl World {
             .filter_map(|r| self.cache.poll_timeout_for(r.key()))
             .min();
         prop_assert_eq!(overall, earliest);
+        let overall_wall = self.cache.poll_timeout_wall();
+        let earliest_wall = self
+            .requests
+            .iter()
+            .filter_map(|r| self.cache.poll_timeout_wall_for(r.key()))
+            .min();
+        prop_assert_eq!(overall_wall, earliest_wall);
         Ok(())
     }
 
@@ -302,7 +401,7 @@ impl World {
                     let outcome = self.cache.handle_response(
                         o.ticket,
                         self.now,
-                        SystemTime::now(),
+                        self.wall,
                         self.jitter,
                         &response(&answer),
                     );
@@ -344,14 +443,19 @@ impl World {
                     }
                 }
             }
-            Op::Advance { millis } => self.now += Duration::from_millis(millis),
+            Op::Advance { millis } => {
+                self.now += Duration::from_millis(millis);
+                self.wall += Duration::from_millis(millis);
+            }
+            Op::Suspend { millis } => self.wall += Duration::from_millis(millis),
+            Op::WallBack { millis } => self.wall -= Duration::from_millis(millis),
             Op::Jitter { value } => self.jitter = Jitter::new(value),
         }
         prop_assert!(
             self.cache.len() <= self.policy.max_keys,
             "the key bound was exceeded"
         );
-        self.mark_dead();
+        self.mark_dead()?;
         self.check_poll_timeout()
     }
 }
@@ -360,8 +464,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn the_state_machine_keeps_its_invariants(ops in proptest::collection::vec(op(), 1..120)) {
-        let mut world = World::new();
+    fn the_state_machine_keeps_its_invariants(
+        max_keys in 1usize..4,
+        ops in proptest::collection::vec(op(), 1..120),
+    ) {
+        let mut world = World::new(max_keys);
         for op in ops {
             world.step(op)?;
         }

@@ -27,6 +27,8 @@ struct Harness {
     cache: TokenCache,
     request: TokenRequest,
     t0: Instant,
+    /// The wall clock at `t0`: it runs with the monotonic one unless a scenario says otherwise.
+    w0: SystemTime,
 }
 
 fn token_response(lifetime: u64) -> Response<Vec<u8>> {
@@ -56,15 +58,24 @@ fn rejection() -> Response<Vec<u8>> {
 
 impl Harness {
     fn new() -> Self {
+        Self::with_policy(CachePolicy::default())
+    }
+
+    fn with_policy(policy: CachePolicy) -> Self {
         Self {
-            cache: TokenCache::new(CachePolicy::default()),
+            cache: TokenCache::new(policy),
             request: common::request(TokenParams::for_resource(common::API)),
             t0: Instant::now(),
+            w0: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
         }
     }
 
     fn at(&self, secs: u64) -> Instant {
         self.t0 + Duration::from_secs(secs)
+    }
+
+    fn wall(&self, secs: u64) -> SystemTime {
+        self.w0 + Duration::from_secs(secs)
     }
 
     fn state(&self) -> SlotState {
@@ -74,8 +85,13 @@ impl Harness {
     }
 
     fn poll(&mut self, secs: u64) -> Poll {
+        self.poll_clocks(secs, self.wall(secs))
+    }
+
+    /// Polls at `secs` by the monotonic clock and at `wall` by the wall clock.
+    fn poll_clocks(&mut self, secs: u64, wall: SystemTime) -> Poll {
         let now = self.at(secs);
-        self.cache.poll(&self.request, now)
+        self.cache.poll(&self.request, now, wall)
     }
 
     fn respond(
@@ -85,8 +101,9 @@ impl Harness {
         response: &Response<Vec<u8>>,
     ) -> Result<Arc<Token>, logto_m2m_proto::Error> {
         let now = self.at(secs);
+        let wall = self.wall(secs);
         self.cache
-            .handle_response(ticket, now, SystemTime::now(), Jitter::NONE, response)
+            .handle_response(ticket, now, wall, Jitter::NONE, response)
     }
 
     /// `Fetching`, with the ticket, sent at t0.
@@ -125,6 +142,41 @@ impl Harness {
         let error = error_response(503, r#"{"error":"temporarily_unavailable"}"#, Some(retry));
         h.respond(ticket, REFRESH, &error).unwrap_err();
         (h, token)
+    }
+
+    /// `Ready` in a cache that holds one key.
+    fn ready_in_full_cache() -> (Self, Arc<Token>) {
+        let mut h = Self::with_policy(CachePolicy::default().with_max_keys(1));
+        let Poll::Fetch(fetch) = h.poll(0) else {
+            panic!("empty must fetch")
+        };
+        let token = h
+            .respond(fetch.ticket, 0, &token_response(LIFETIME))
+            .unwrap();
+        (h, token)
+    }
+
+    /// Polls another key at `secs`: "evicted" when this key's slot made room for it, "not evicted"
+    /// when the other key was refused for want of room.
+    fn poll_other(&mut self, secs: u64) -> &'static str {
+        let other = common::request(TokenParams::for_resource("https://other.example.com"));
+        let (now, wall) = (self.at(secs), self.wall(secs));
+        let poll = self.cache.poll(&other, now, wall);
+        let held = self.cache.state(self.request.key()).is_some();
+        match (poll, held) {
+            (Poll::Fetch(_), false) => "evicted",
+            (
+                Poll::Failed {
+                    error: logto_m2m_proto::Error::CacheFull { max_keys: 1 },
+                    retry_at,
+                },
+                true,
+            ) => {
+                assert!(retry_at > now);
+                "not evicted"
+            }
+            (poll, held) => panic!("unexpected: {poll:?}, held: {held}"),
+        }
     }
 
     /// `Failed` after a retryable failure at t0 (retry after 1 s).
@@ -359,6 +411,79 @@ fn run(case: &str) -> (SlotState, &'static str) {
             let out = outcome_kind(&h.respond(stale, 0, &token_response(LIFETIME)));
             (h.state(), out)
         }
+        // The wall clock runs ahead of a monotonic clock stopped by a suspend.
+        "ready-poll-wall-refresh" => {
+            let (mut h, _) = Harness::ready();
+            let out = poll_kind(&h.poll_clocks(1, h.wall(REFRESH)));
+            (h.state(), out)
+        }
+        "ready-poll-wall-unusable" => {
+            let (mut h, _) = Harness::ready();
+            let out = poll_kind(&h.poll_clocks(1, h.wall(USABLE)));
+            (h.state(), out)
+        }
+        "ready-poll-wall-back" => {
+            let (mut h, _) = Harness::ready();
+            let out = poll_kind(&h.poll_clocks(USABLE, h.w0 - Duration::from_secs(86_400)));
+            (h.state(), out)
+        }
+        "refreshing-poll-wall-unusable" => {
+            let (mut h, _, _ticket) = Harness::refreshing();
+            let out = poll_kind(&h.poll_clocks(REFRESH + 1, h.wall(USABLE)));
+            (h.state(), out)
+        }
+        "backoff-poll-wall-unusable" => {
+            let (mut h, _) = Harness::refresh_backoff(1000);
+            let out = poll_kind(&h.poll_clocks(REFRESH + 1, h.wall(USABLE)));
+            (h.state(), out)
+        }
+        // Another key's poll when the cache (one key here) is full.
+        "ready-evicted" => {
+            let (mut h, _) = Harness::ready_in_full_cache();
+            let out = h.poll_other(1);
+            (h.state(), out)
+        }
+        "fetching-kept" | "fetching-abandoned-evicted" => {
+            let mut h = Harness::with_policy(CachePolicy::default().with_max_keys(1));
+            let Poll::Fetch(_ticket) = h.poll(0) else {
+                panic!("empty must fetch")
+            };
+            let secs = if case == "fetching-kept" {
+                ABANDON - 1
+            } else {
+                ABANDON
+            };
+            let out = h.poll_other(secs);
+            (h.state(), out)
+        }
+        "refreshing-kept" => {
+            let (mut h, _) = Harness::ready_in_full_cache();
+            let Poll::ReadyAndRefresh { .. } = h.poll(REFRESH) else {
+                panic!("refresh point")
+            };
+            let out = h.poll_other(REFRESH + 1);
+            (h.state(), out)
+        }
+        "backoff-kept" => {
+            let (mut h, _) = Harness::ready_in_full_cache();
+            let Poll::ReadyAndRefresh { fetch, .. } = h.poll(REFRESH) else {
+                panic!("refresh point")
+            };
+            h.respond(fetch.ticket, REFRESH, &retryable()).unwrap_err();
+            let out = h.poll_other(REFRESH);
+            (h.state(), out)
+        }
+        "failed-kept" | "failed-evicted" => {
+            let mut h = Harness::with_policy(CachePolicy::default().with_max_keys(1));
+            let Poll::Fetch(fetch) = h.poll(0) else {
+                panic!("empty must fetch")
+            };
+            h.respond(fetch.ticket, 0, &rejection()).unwrap_err();
+            // The negative cache: 5 s.
+            let secs = if case == "failed-kept" { 4 } else { 5 };
+            let out = h.poll_other(secs);
+            (h.state(), out)
+        }
         other => panic!("the table has a case {other:?} that no scenario here runs"),
     }
 }
@@ -479,15 +604,9 @@ fn backoff_doubles_to_its_cap_and_retry_after_is_honoured_up_to_its_cap() {
     let Poll::Fetch(fetch) = j.poll(0) else {
         panic!()
     };
-    let t = j.at(0);
+    let (t, w) = (j.at(0), j.wall(0));
     j.cache
-        .handle_response(
-            fetch.ticket,
-            t,
-            SystemTime::now(),
-            Jitter::new(0.5),
-            &retryable(),
-        )
+        .handle_response(fetch.ticket, t, w, Jitter::new(0.5), &retryable())
         .unwrap_err();
     let Poll::Failed { retry_at, .. } = j.poll(0) else {
         panic!()
@@ -540,12 +659,12 @@ fn the_refresh_point_moves_earlier_with_jitter() {
     let Poll::Fetch(fetch) = h.poll(0) else {
         panic!()
     };
-    let t = h.at(0);
+    let (t, w) = (h.at(0), h.wall(0));
     h.cache
         .handle_response(
             fetch.ticket,
             t,
-            SystemTime::now(),
+            w,
             Jitter::new(0.999_999),
             &token_response(LIFETIME),
         )
@@ -564,7 +683,7 @@ fn the_refresh_point_moves_earlier_with_jitter() {
 #[test]
 fn the_key_bound_evicts_the_least_recently_used_key() {
     let mut cache = TokenCache::new(CachePolicy::default().with_max_keys(2));
-    let t = Instant::now();
+    let (t, w) = (Instant::now(), SystemTime::now());
     let request = |resource: &str| common::request(TokenParams::for_resource(resource));
     let (a, b, c) = (
         request("https://a.example"),
@@ -572,21 +691,15 @@ fn the_key_bound_evicts_the_least_recently_used_key() {
         request("https://c.example"),
     );
     for r in [&a, &b] {
-        let Poll::Fetch(fetch) = cache.poll(r, t) else {
+        let Poll::Fetch(fetch) = cache.poll(r, t, w) else {
             panic!()
         };
         cache
-            .handle_response(
-                fetch.ticket,
-                t,
-                SystemTime::now(),
-                Jitter::NONE,
-                &token_response(LIFETIME),
-            )
+            .handle_response(fetch.ticket, t, w, Jitter::NONE, &token_response(LIFETIME))
             .unwrap();
     }
-    let _ = cache.poll(&a, t); // a is now more recent than b
-    let Poll::Fetch(fetch) = cache.poll(&c, t) else {
+    let _ = cache.poll(&a, t, w); // a is now more recent than b
+    let Poll::Fetch(fetch) = cache.poll(&c, t, w) else {
         panic!()
     };
     assert_eq!(cache.len(), 2);
@@ -596,13 +709,7 @@ fn the_key_bound_evicts_the_least_recently_used_key() {
     cache.remove(c.key());
     assert!(
         cache
-            .handle_response(
-                fetch.ticket,
-                t,
-                SystemTime::now(),
-                Jitter::NONE,
-                &token_response(LIFETIME)
-            )
+            .handle_response(fetch.ticket, t, w, Jitter::NONE, &token_response(LIFETIME))
             .is_ok()
     );
     assert!(cache.state(c.key()).is_none());

@@ -11,12 +11,15 @@ use std::task::Poll as TaskPoll;
 use std::time::{Duration, Instant};
 
 use logto_m2m_proto::http::Request;
-use logto_m2m_proto::{ClientConfig, ConfigError, Error, Token, TokenParams, TokenRequest};
+use logto_m2m_proto::{
+    AppSecret, ClientConfig, ConfigError, Error, Token, TokenParams, TokenRequest,
+};
 
 use crate::builder::TokenManagerBuilder;
+use crate::config_cell::ConfigCell;
 use crate::driver::{Attempt, Core, InFlight, Step, attempt_timed_out, out_of_time};
 use crate::env::EnvError;
-use crate::source::{SnapshotCell, TokenSource};
+use crate::source::{FreshUntil, RequestCell, SnapshotCell, TokenSource};
 use crate::transport::{IntoTransportError, Transport};
 
 /// A boxed future that a [`Spawn`] runs to completion in the background.
@@ -80,7 +83,7 @@ pub struct AsyncTokenManager<T> {
 struct Inner<T> {
     core: Arc<Core>,
     transport: T,
-    config: ClientConfig,
+    config: ConfigCell,
     spawner: Option<Arc<dyn Spawn>>,
     sleeper: Arc<dyn Sleep>,
     /// Whether a refresh task dropped unstarted has been reported.
@@ -100,7 +103,7 @@ impl<T> Clone for AsyncTokenManager<T> {
 impl<T> std::fmt::Debug for AsyncTokenManager<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncTokenManager")
-            .field("config", &self.inner.config)
+            .field("config", &self.inner.config.current())
             .field("spawner", &self.inner.spawner.is_some())
             .finish_non_exhaustive()
     }
@@ -139,7 +142,7 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
                     builder.clock,
                 )),
                 transport: builder.transport,
-                config: builder.config,
+                config: ConfigCell::new(builder.config),
                 spawner: builder.spawner,
                 sleeper: builder.sleeper.unwrap_or_else(|| Arc::new(DefaultSleeper)),
                 unstarted_reported: Arc::default(),
@@ -148,10 +151,26 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
         }
     }
 
-    /// The configuration.
+    /// The configuration in force.
     #[must_use]
-    pub fn config(&self) -> &ClientConfig {
-        &self.inner.config
+    pub fn config(&self) -> ClientConfig {
+        self.inner.config.current()
+    }
+
+    /// Rotates the app secret: from now on, requests are sent with `secret`. Tokens fetched with
+    /// the old secret are not handed out for the new one (the token key carries the credentials'
+    /// fingerprint), and an answer to a request sent with the old secret never lands in the new
+    /// key. [`TokenSource`]s follow the rotation; a [`TokenRequest`] built before it is refused
+    /// (build it again with [`request`](Self::request)).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::EmptyAppSecret`] when `secret` is empty; the old secret stays in force.
+    pub fn rotate_secret(&self, secret: impl Into<AppSecret>) -> Result<(), ConfigError> {
+        if let Some(old) = self.inner.config.rotate_secret(&secret.into())? {
+            self.inner.core.rotated(old);
+        }
+        Ok(())
     }
 
     /// Checks `params` into a request for this manager's app.
@@ -160,7 +179,7 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
     ///
     /// A [`ConfigError`] for anything Logto would refuse.
     pub fn request(&self, params: TokenParams) -> Result<TokenRequest, ConfigError> {
-        TokenRequest::new(&self.inner.config, params)
+        TokenRequest::new(&self.inner.config.current(), params)
     }
 
     /// A lock-free handle for the token `params` asks for.
@@ -171,7 +190,7 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
     pub fn source(&self, params: TokenParams) -> Result<TokenSource<Self>, ConfigError> {
         Ok(TokenSource {
             manager: self.clone(),
-            request: Arc::new(self.request(params)?),
+            request: Arc::new(RequestCell::new(self.request(params)?)),
             cell: Arc::new(SnapshotCell::default()),
         })
     }
@@ -181,9 +200,11 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
     ///
     /// # Errors
     ///
-    /// The error of the failed attempt when no usable token could be had within the call's
-    /// [`RetryPolicy`](crate::RetryPolicy).
+    /// [`ConfigError::ForeignRequest`] (nothing sent) when `request` was not built with this
+    /// manager's configuration in force. Else the error of the failed attempt when no usable token
+    /// could be had within the call's [`RetryPolicy`](crate::RetryPolicy).
     pub async fn token(&self, request: &TokenRequest) -> Result<Arc<Token>, Error> {
+        self.inner.config.check(request)?;
         self.token_until(request).await.map(|(token, _)| token)
     }
 
@@ -212,7 +233,7 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
     async fn token_until(
         &self,
         request: &TokenRequest,
-    ) -> Result<(Arc<Token>, Option<Instant>), Error> {
+    ) -> Result<(Arc<Token>, Option<FreshUntil>), Error> {
         let core = &self.inner.core;
         let mut call = core.start_call();
         loop {
@@ -433,7 +454,8 @@ impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {
     /// Asks the manager, and remembers its answer for the calls that follow.
     async fn ask_manager(&self) -> Result<Arc<Token>, Error> {
         let changes = self.manager.inner.core.change_count();
-        let (token, fresh_until) = self.manager.token_until(&self.request).await?;
+        let request = self.request.current(&self.manager.inner.config.current());
+        let (token, fresh_until) = self.manager.token_until(&request).await?;
         self.cell.remember(&token, fresh_until, changes);
         Ok(token)
     }
@@ -441,6 +463,6 @@ impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {
     /// Drops `token` after a 401 from the resource server; see [`AsyncTokenManager::invalidate`].
     pub fn invalidate(&self, token: &Token) -> bool {
         self.cell.clear();
-        self.manager.invalidate(&self.request, token)
+        self.manager.invalidate(&self.request.load(), token)
     }
 }

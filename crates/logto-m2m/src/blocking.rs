@@ -4,12 +4,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use logto_m2m_proto::http::Request;
-use logto_m2m_proto::{ClientConfig, ConfigError, Error, Token, TokenParams, TokenRequest};
+use logto_m2m_proto::{
+    AppSecret, ClientConfig, ConfigError, Error, Token, TokenParams, TokenRequest,
+};
 
 use crate::builder::TokenManagerBuilder;
+use crate::config_cell::ConfigCell;
 use crate::driver::{Attempt, Core, InFlight, Step, out_of_time};
 use crate::env::EnvError;
-use crate::source::{SnapshotCell, TokenSource};
+use crate::source::{FreshUntil, RequestCell, SnapshotCell, TokenSource};
 use crate::transport::{BlockingTransport, IntoTransportError};
 
 /// Gets, caches and refreshes Logto M2M tokens for threads. Cheap to clone; clones share the cache.
@@ -35,7 +38,7 @@ pub struct BlockingTokenManager<T> {
 struct Inner<T> {
     core: Arc<Core>,
     transport: T,
-    config: ClientConfig,
+    config: ConfigCell,
 }
 
 impl<T> Clone for BlockingTokenManager<T> {
@@ -49,7 +52,7 @@ impl<T> Clone for BlockingTokenManager<T> {
 impl<T> std::fmt::Debug for BlockingTokenManager<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlockingTokenManager")
-            .field("config", &self.inner.config)
+            .field("config", &self.inner.config.current())
             .finish_non_exhaustive()
     }
 }
@@ -83,15 +86,31 @@ impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
                     builder.clock,
                 )),
                 transport: builder.transport,
-                config: builder.config,
+                config: ConfigCell::new(builder.config),
             }),
         }
     }
 
-    /// The configuration.
+    /// The configuration in force.
     #[must_use]
-    pub fn config(&self) -> &ClientConfig {
-        &self.inner.config
+    pub fn config(&self) -> ClientConfig {
+        self.inner.config.current()
+    }
+
+    /// Rotates the app secret: from now on, requests are sent with `secret`. Tokens fetched with
+    /// the old secret are not handed out for the new one (the token key carries the credentials'
+    /// fingerprint), and an answer to a request sent with the old secret never lands in the new
+    /// key. [`TokenSource`]s follow the rotation; a [`TokenRequest`] built before it is refused
+    /// (build it again with [`request`](Self::request)).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::EmptyAppSecret`] when `secret` is empty; the old secret stays in force.
+    pub fn rotate_secret(&self, secret: impl Into<AppSecret>) -> Result<(), ConfigError> {
+        if let Some(old) = self.inner.config.rotate_secret(&secret.into())? {
+            self.inner.core.rotated(old);
+        }
+        Ok(())
     }
 
     /// Checks `params` into a request for this manager's app.
@@ -100,7 +119,7 @@ impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
     ///
     /// A [`ConfigError`] for anything Logto would refuse.
     pub fn request(&self, params: TokenParams) -> Result<TokenRequest, ConfigError> {
-        TokenRequest::new(&self.inner.config, params)
+        TokenRequest::new(&self.inner.config.current(), params)
     }
 
     /// A lock-free handle for the token `params` asks for.
@@ -111,7 +130,7 @@ impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
     pub fn source(&self, params: TokenParams) -> Result<TokenSource<Self>, ConfigError> {
         Ok(TokenSource {
             manager: self.clone(),
-            request: Arc::new(self.request(params)?),
+            request: Arc::new(RequestCell::new(self.request(params)?)),
             cell: Arc::new(SnapshotCell::default()),
         })
     }
@@ -121,9 +140,11 @@ impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
     ///
     /// # Errors
     ///
-    /// The error of the failed attempt when no usable token could be had within the call's
-    /// [`RetryPolicy`](crate::RetryPolicy).
+    /// [`ConfigError::ForeignRequest`] (nothing sent) when `request` was not built with this
+    /// manager's configuration in force. Else the error of the failed attempt when no usable token
+    /// could be had within the call's [`RetryPolicy`](crate::RetryPolicy).
     pub fn token(&self, request: &TokenRequest) -> Result<Arc<Token>, Error> {
+        self.inner.config.check(request)?;
         self.token_until(request).map(|(token, _)| token)
     }
 
@@ -161,7 +182,10 @@ impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
     }
 
     /// The token and, when it came from the cache, until when the same answer holds.
-    fn token_until(&self, request: &TokenRequest) -> Result<(Arc<Token>, Option<Instant>), Error> {
+    fn token_until(
+        &self,
+        request: &TokenRequest,
+    ) -> Result<(Arc<Token>, Option<FreshUntil>), Error> {
         let core = &self.inner.core;
         let mut call = core.start_call();
         let mut cache = core.lock();
@@ -298,7 +322,8 @@ impl<T: BlockingTransport + 'static> TokenSource<BlockingTokenManager<T>> {
     /// Asks the manager, and remembers its answer for the calls that follow.
     fn ask_manager(&self) -> Result<Arc<Token>, Error> {
         let changes = self.manager.inner.core.change_count();
-        let (token, fresh_until) = self.manager.token_until(&self.request)?;
+        let request = self.request.current(&self.manager.inner.config.current());
+        let (token, fresh_until) = self.manager.token_until(&request)?;
         self.cell.remember(&token, fresh_until, changes);
         Ok(token)
     }
@@ -306,6 +331,6 @@ impl<T: BlockingTransport + 'static> TokenSource<BlockingTokenManager<T>> {
     /// Drops `token` after a 401 from the resource server; see [`BlockingTokenManager::invalidate`].
     pub fn invalidate(&self, token: &Token) -> bool {
         self.cell.clear();
-        self.manager.invalidate(&self.request, token)
+        self.manager.invalidate(&self.request.load(), token)
     }
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use logto_m2m_proto::http::{Request, Response};
 use logto_m2m_proto::{
-    CachePolicy, Error, Fetch, Poll, Ticket, Token, TokenCache, TokenKey, TokenRequest,
-    TransportError, TransportErrorKind,
+    CachePolicy, CredentialsFingerprint, Error, Fetch, Poll, Ticket, Token, TokenCache, TokenKey,
+    TokenRequest, TransportError, TransportErrorKind,
 };
 
 use crate::attempt_timeout::AttemptTimeout;
@@ -20,6 +20,7 @@ use crate::clock::ManagerClock;
 use crate::events;
 use crate::jitter::random_jitter;
 use crate::retry::RetryPolicy;
+use crate::source::FreshUntil;
 use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard};
 
 /// The state shared by every clone of a manager.
@@ -43,7 +44,7 @@ pub(crate) struct Core {
 /// What one call must do next.
 pub(crate) enum Step {
     /// Return this usable token; the state machine gives the same answer until `fresh_until`.
-    Ready(Arc<Token>, Instant),
+    Ready(Arc<Token>, FreshUntil),
     /// Return this to the caller.
     Done(Result<Arc<Token>, Error>),
     /// Return this token; first start this refresh in the background.
@@ -133,6 +134,11 @@ impl Core {
         self.clock.now()
     }
 
+    /// The current wall-clock time on the manager's clock.
+    pub(crate) fn wall_now(&self) -> std::time::SystemTime {
+        self.clock.wall_now()
+    }
+
     /// The cache. A poisoned lock is taken over: the state machine's own state is always whole
     /// between calls, so a panic elsewhere leaves nothing half-done in it.
     pub(crate) fn lock(&self) -> MutexGuard<'_, TokenCache> {
@@ -162,8 +168,18 @@ impl Core {
         let now = self.now();
         call.polls = call.polls.saturating_add(1);
         let abandoned_at = after(now, cache.policy().in_flight_timeout);
-        match cache.poll(request, now) {
-            Poll::Ready { token, fresh_until } => Step::Ready(token, fresh_until),
+        match cache.poll(request, now, self.clock.wall_now()) {
+            Poll::Ready {
+                token,
+                fresh_until,
+                fresh_until_wall,
+            } => Step::Ready(
+                token,
+                FreshUntil {
+                    instant: fresh_until,
+                    wall: fresh_until_wall,
+                },
+            ),
             Poll::ReadyAndRefresh { token, fetch } => {
                 events::refresh_ahead(request.key());
                 // Nobody waits for it: it only has to end before it would count as abandoned.
@@ -252,6 +268,14 @@ impl Core {
             self.changed();
         }
         dropped
+    }
+
+    /// After a secret rotation away from the `old` credentials: their idle keys are forgotten (their
+    /// tokens are handed out to nobody any more), and every remembered answer is stale.
+    pub(crate) fn rotated(&self, old: CredentialsFingerprint) {
+        self.lock()
+            .remove_idle_where(|key| key.credentials() == old);
+        self.changed();
     }
 
     /// How many inputs have changed the state machine so far; see [`changed`](Self::changed).

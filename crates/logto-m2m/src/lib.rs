@@ -8,6 +8,7 @@ pub mod bearer_retry;
 mod blocking;
 mod builder;
 mod clock;
+mod config_cell;
 mod driver;
 mod env;
 mod events;

@@ -2,12 +2,20 @@
 //! until `fresh_until`" answer, and hands it out without taking any lock until then.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
-use arc_swap::ArcSwapOption;
-use logto_m2m_proto::{Token, TokenRequest};
+use arc_swap::{ArcSwap, ArcSwapOption};
+use logto_m2m_proto::{ClientConfig, Token, TokenRequest};
 
 use crate::driver::Core;
+
+/// Until when the state machine's answer "use this token" holds: by the monotonic clock and by
+/// the wall clock (which goes on while a machine sleeps), whichever comes first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FreshUntil {
+    pub(crate) instant: Instant,
+    pub(crate) wall: SystemTime,
+}
 
 /// A usable token, the state machine's promise of how long it stays the answer without other input,
 /// and the core's change count when it was asked (any outcome, cancellation or invalidation since
@@ -15,7 +23,7 @@ use crate::driver::Core;
 #[derive(Debug)]
 pub(crate) struct Snapshot {
     token: Arc<Token>,
-    fresh_until: Instant,
+    fresh_until: FreshUntil,
     changes: u64,
 }
 
@@ -26,7 +34,7 @@ pub(crate) struct SnapshotCell(ArcSwapOption<Snapshot>);
 impl SnapshotCell {
     /// Runs `use_token` on the remembered token if the state machine's answer still holds, else
     /// hands `use_token` back. One atomic load for the cell (through `arc-swap`'s per-thread slots),
-    /// one for the change count and one clock read: nothing is written to memory that another
+    /// one for the change count and a read of each clock: nothing is written to memory that another
     /// thread reads, so readers on several cores never contend. The token is pinned, not counted,
     /// while `use_token` runs.
     pub(crate) fn with_fresh<R, F: FnOnce(&Arc<Token>) -> R>(
@@ -37,7 +45,9 @@ impl SnapshotCell {
         let guard = self.0.load();
         match guard.as_ref() {
             Some(snapshot)
-                if core.now() < snapshot.fresh_until && snapshot.changes == core.change_count() =>
+                if core.now() < snapshot.fresh_until.instant
+                    && snapshot.changes == core.change_count()
+                    && core.wall_now() < snapshot.fresh_until.wall =>
             {
                 Ok(use_token(&snapshot.token))
             }
@@ -48,7 +58,12 @@ impl SnapshotCell {
     /// Remembers the manager's answer for a call that started when the change count was
     /// `changes`: a token with until when it holds, or (`None`) a token that must not be reused
     /// without asking again.
-    pub(crate) fn remember(&self, token: &Arc<Token>, fresh_until: Option<Instant>, changes: u64) {
+    pub(crate) fn remember(
+        &self,
+        token: &Arc<Token>,
+        fresh_until: Option<FreshUntil>,
+        changes: u64,
+    ) {
         self.0.store(fresh_until.map(|fresh_until| {
             Arc::new(Snapshot {
                 token: Arc::clone(token),
@@ -64,6 +79,38 @@ impl SnapshotCell {
     }
 }
 
+/// The request of a token source: built with the manager's configuration, and built again from
+/// the same parameters when a secret rotation has replaced that configuration.
+#[derive(Debug)]
+pub(crate) struct RequestCell(ArcSwap<TokenRequest>);
+
+impl RequestCell {
+    pub(crate) fn new(request: TokenRequest) -> Self {
+        Self(ArcSwap::from_pointee(request))
+    }
+
+    /// The request for `config`, the manager's configuration in force.
+    pub(crate) fn current(&self, config: &ClientConfig) -> Arc<TokenRequest> {
+        let request = self.0.load_full();
+        if request.config() == config {
+            return request;
+        }
+        // Only the secret changes in a rotation, and nothing the request checks depends on it.
+        match TokenRequest::new(config, request.params().clone()) {
+            Ok(rebuilt) => {
+                let rebuilt = Arc::new(rebuilt);
+                self.0.store(Arc::clone(&rebuilt));
+                rebuilt
+            }
+            Err(_) => request,
+        }
+    }
+
+    pub(crate) fn load(&self) -> Arc<TokenRequest> {
+        self.0.load_full()
+    }
+}
+
 /// A handle for one token request on one manager: the fastest way to get the same token over and
 /// over. While the cached token is fresh, a call takes no lock and allocates nothing; otherwise it
 /// asks the manager like any call.
@@ -75,19 +122,21 @@ impl SnapshotCell {
 ///   token's shared reference count, which threads on several cores contend for. `authorize`
 ///   sets the header and returns the token too, so that a 401 can `invalidate` exactly that one.
 ///
+/// After the manager's secret is rotated, the source asks for its token with the new secret.
+///
 /// Cheap to clone; clones share what they remember.
 #[derive(Debug, Clone)]
 pub struct TokenSource<M> {
     pub(crate) manager: M,
-    pub(crate) request: Arc<TokenRequest>,
+    pub(crate) request: Arc<RequestCell>,
     pub(crate) cell: Arc<SnapshotCell>,
 }
 
 impl<M> TokenSource<M> {
-    /// The token request this source asks for.
+    /// The token request this source last asked for (built again after a secret rotation).
     #[must_use]
-    pub fn request(&self) -> &TokenRequest {
-        &self.request
+    pub fn request(&self) -> Arc<TokenRequest> {
+        self.request.load()
     }
 
     /// The manager this source asks.

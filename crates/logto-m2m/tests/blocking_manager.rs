@@ -130,10 +130,10 @@ fn invalidation_after_a_401_fetches_a_new_token_once() {
     );
     let second = source.token().unwrap();
     assert_ne!(first.access_token(), second.access_token());
-    assert!(!manager.invalidate(source.request(), &first));
+    assert!(!manager.invalidate(&source.request(), &first));
     assert_eq!(fake.requests(), 2);
     // Invalidation through the manager also reaches sources.
-    assert!(manager.invalidate(source.request(), &second));
+    assert!(manager.invalidate(&source.request(), &second));
     assert_ne!(
         source.token().unwrap().access_token(),
         second.access_token()

@@ -1,24 +1,30 @@
 //! `state_machine`: any sequence of polls, answers (tokens of any lifetime, errors, garbage),
 //! transport errors, cancels, invalidations, replayed tickets and time jumps over three keys, with
-//! a small `max_keys` and varied policies. After every step:
+//! a small `max_keys` and varied policies, on a monotonic and a wall clock that drift apart (a
+//! suspend moves the wall clock alone, a correction sets it back). After every step:
 //!
-//! - no token is handed out at or after `policy.usable_until(token)`, nor after it was invalidated;
-//! - at most one live request per key (one whose ticket is neither handed back, abandoned by time,
-//!   nor for an evicted key);
-//! - `Failed { retry_at }` is in the future, at most `policy.max_retry_delay()` away;
+//! - no token is handed out at or after `policy.usable_until(token)` nor, by the wall clock,
+//!   `policy.usable_until_wall(token)`, nor after it was invalidated;
+//! - at most one live request per key (one whose ticket is neither handed back nor abandoned by
+//!   time); a key with a live request is never evicted, and no request starts for a key before the
+//!   backoff it was last seen in has ended;
+//! - `Failed { retry_at }` is in the future, at most `policy.max_retry_delay()` away (for a key
+//!   refused room with `CacheFull`: only when the cache is full, at most the longest backoff or
+//!   in-flight timeout away);
 //! - `poll_timeout` never lies: polling a copy at any instant before it answers the same;
 //! - a stale ticket (abandoned, evicted or already handed back) changes nothing;
 //! - a token that arrives for the live request is handed out right away;
 //! - `len() <= max_keys`, and nothing panics.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 use logto_m2m_proto::http::Response;
 use logto_m2m_proto::{
-    CachePolicy, ClientConfig, Jitter, Poll, Ticket, Token, TokenCache, TokenParams, TokenRequest,
-    TransportError, TransportErrorKind,
+    CachePolicy, ClientConfig, Error, Jitter, Poll, Ticket, Token, TokenCache, TokenParams,
+    TokenRequest, TransportError, TransportErrorKind,
 };
 
 use super::Mode;
@@ -295,7 +301,7 @@ impl Answer {
     }
 }
 
-/// One step: one byte, `kind % 9`, then the variant's fields (one byte each, but answers).
+/// One step: one byte, `kind % 11`, then the variant's fields (one byte each, but answers).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Op {
     /// Poll key `key % 3`.
@@ -356,11 +362,38 @@ pub enum Op {
         /// The answer.
         answer: Answer,
     },
+    /// Move the wall clock alone ahead (the machine slept) by `amount` milliseconds, seconds,
+    /// minutes or hours (`scale % 4`).
+    Suspend {
+        /// The unit.
+        scale: u8,
+        /// How many.
+        amount: u8,
+    },
+    /// Set the wall clock alone back by `amount` milliseconds, seconds, minutes or hours
+    /// (`scale % 4`).
+    WallBack {
+        /// The unit.
+        scale: u8,
+        /// How many.
+        amount: u8,
+    },
+}
+
+/// `amount` of the unit `scale % 4`: milliseconds, seconds, minutes or hours.
+fn span(scale: u8, amount: u8) -> Duration {
+    let amount = u64::from(amount);
+    match scale % 4 {
+        0 => Duration::from_millis(amount),
+        1 => Duration::from_secs(amount),
+        2 => Duration::from_secs(amount * 60),
+        _ => Duration::from_secs(amount * 3600),
+    }
 }
 
 impl<'a> Arbitrary<'a> for Op {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        Ok(match byte(u)? % 9 {
+        Ok(match byte(u)? % 11 {
             0 => Self::Poll { key: byte(u)? },
             1 => Self::Respond {
                 ticket: byte(u)?,
@@ -384,9 +417,17 @@ impl<'a> Arbitrary<'a> for Op {
                 key: byte(u)?,
                 offset: byte(u)?,
             },
-            _ => Self::Replay {
+            8 => Self::Replay {
                 spent: byte(u)?,
                 answer: Answer::arbitrary(u)?,
+            },
+            9 => Self::Suspend {
+                scale: byte(u)?,
+                amount: byte(u)?,
+            },
+            _ => Self::WallBack {
+                scale: byte(u)?,
+                amount: byte(u)?,
             },
         })
     }
@@ -410,6 +451,8 @@ impl Encode for Op {
                 out.extend_from_slice(&[8, *spent]);
                 answer.encode(out);
             }
+            Self::Suspend { scale, amount } => out.extend_from_slice(&[9, *scale, *amount]),
+            Self::WallBack { scale, amount } => out.extend_from_slice(&[10, *scale, *amount]),
         }
     }
 }
@@ -499,8 +542,10 @@ struct World {
     tokens: Vec<(usize, Arc<Token>)>,
     /// Values of tokens dropped by `invalidate`.
     invalidated: Vec<String>,
-    start: Instant,
+    /// The latest backoff each key was seen in (`Poll::Failed` for the key itself).
+    retry_at: HashMap<usize, Instant>,
     now: Instant,
+    wall: SystemTime,
     jitter: Jitter,
     issued_tokens: u64,
 }
@@ -526,8 +571,9 @@ impl World {
             spent: Vec::new(),
             tokens: Vec::new(),
             invalidated: Vec::new(),
-            start: now,
+            retry_at: HashMap::new(),
             now,
+            wall: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             jitter: Jitter::NONE,
             issued_tokens: 0,
         }
@@ -541,8 +587,9 @@ impl World {
         }
     }
 
-    fn wall_now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(1_700_000_000) + (self.now - self.start)
+    /// The wall clock at `at`, running with the monotonic clock from now.
+    fn wall_at(&self, at: Instant) -> SystemTime {
+        self.wall + at.saturating_duration_since(self.now)
     }
 
     fn take_ticket(&mut self, index: u8) -> Option<Outstanding> {
@@ -564,6 +611,10 @@ impl World {
         for o in &mut self.outstanding {
             let abandoned = self.now >= o.ticket.sent_at() + self.policy.in_flight_timeout;
             let evicted = self.cache.state(o.ticket.key()).is_none();
+            assert!(
+                o.dead || abandoned || !evicted,
+                "a key with a request in flight was evicted"
+            );
             if abandoned || evicted {
                 o.dead = true;
             }
@@ -574,6 +625,10 @@ impl World {
         assert!(
             self.now < self.policy.usable_until(token),
             "a token was handed out at or after expires_at - margin"
+        );
+        assert!(
+            self.wall < self.policy.usable_until_wall(token),
+            "a token was handed out at or after its wall-clock expires_at - margin"
         );
         assert!(self.now < token.expires_at());
         let value = token.access_token().expose_secret();
@@ -588,11 +643,18 @@ impl World {
         let Some(request) = self.requests.get(index) else {
             panic!("no request {index}");
         };
-        match self.cache.poll(request, self.now) {
-            Poll::Ready { token, fresh_until } => {
+        let held = self.cache.state(request.key()).is_some();
+        match self.cache.poll(request, self.now, self.wall) {
+            Poll::Ready {
+                token,
+                fresh_until,
+                fresh_until_wall,
+            } => {
                 self.check_served(&token);
                 assert!(fresh_until > self.now);
                 assert!(fresh_until <= self.policy.usable_until(&token));
+                assert!(fresh_until_wall > self.wall);
+                assert!(fresh_until_wall <= self.policy.usable_until_wall(&token));
             }
             Poll::ReadyAndRefresh { token, fetch } => {
                 self.check_served(&token);
@@ -600,12 +662,30 @@ impl World {
             }
             Poll::Fetch(fetch) => self.issued(index, fetch.ticket),
             Poll::Pending { until } => assert!(until > self.now),
+            Poll::Failed {
+                error: Error::CacheFull { .. },
+                retry_at,
+            } => {
+                assert!(!held, "a key the cache holds was refused room");
+                assert_eq!(
+                    self.cache.len(),
+                    self.policy.max_keys,
+                    "refused with room left"
+                );
+                assert!(retry_at > self.now, "a refusal must wait");
+                let longest = self
+                    .policy
+                    .max_retry_delay()
+                    .max(self.policy.in_flight_timeout);
+                assert!(retry_at.duration_since(self.now) <= longest);
+            }
             Poll::Failed { retry_at, .. } => {
                 assert!(retry_at > self.now, "a failure must wait");
                 assert!(
                     retry_at.duration_since(self.now) <= self.policy.max_retry_delay(),
                     "backoff over its cap"
                 );
+                self.retry_at.insert(index, retry_at);
             }
             other => panic!("an unknown poll answer: {other:?}"),
         }
@@ -613,6 +693,12 @@ impl World {
 
     /// A new request for `key`: no other live request for `key` may be in flight.
     fn issued(&mut self, key: usize, ticket: Ticket) {
+        if let Some(retry_at) = self.retry_at.get(&key) {
+            assert!(
+                self.now >= *retry_at,
+                "a request was sent before its backoff ended"
+            );
+        }
         self.mark_dead();
         let live = self
             .outstanding
@@ -635,7 +721,10 @@ impl World {
             .iter()
             .filter(|r| copy.state(r.key()).is_some())
             .collect();
-        held.into_iter().map(|r| seen(&copy.poll(r, at))).collect()
+        let wall = self.wall_at(at);
+        held.into_iter()
+            .map(|r| seen(&copy.poll(r, at, wall)))
+            .collect()
     }
 
     fn check_poll_timeout(&self) {
@@ -643,9 +732,17 @@ impl World {
             if self.cache.state(request.key()).is_none() {
                 continue;
             }
-            let answer_now = seen(&self.cache.clone().poll(request, self.now));
+            let answer_now = seen(&self.cache.clone().poll(request, self.now, self.wall));
             let until = self.cache.poll_timeout_for(request.key());
-            let horizon = until.unwrap_or(self.now + Duration::from_secs(10 * 24 * 3600));
+            let until_wall = self
+                .cache
+                .poll_timeout_wall_for(request.key())
+                .map(|wall| self.now + wall.duration_since(self.wall).unwrap_or_default());
+            let horizon = [until, until_wall]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(self.now + Duration::from_secs(10 * 24 * 3600));
             if horizon <= self.now {
                 continue;
             }
@@ -655,7 +752,7 @@ impl World {
                 if at < self.now {
                     continue;
                 }
-                let later = seen(&self.cache.clone().poll(request, at));
+                let later = seen(&self.cache.clone().poll(request, at, self.wall_at(at)));
                 assert_eq!(
                     later, answer_now,
                     "poll_timeout lied: the answer changed before it"
@@ -669,6 +766,13 @@ impl World {
             .filter_map(|r| self.cache.poll_timeout_for(r.key()))
             .min();
         assert_eq!(overall, earliest);
+        let overall_wall = self.cache.poll_timeout_wall();
+        let earliest_wall = self
+            .requests
+            .iter()
+            .filter_map(|r| self.cache.poll_timeout_wall_for(r.key()))
+            .min();
+        assert_eq!(overall_wall, earliest_wall);
     }
 
     fn next_token(&mut self) -> String {
@@ -683,7 +787,7 @@ impl World {
         let outcome = self.cache.handle_response(
             ticket.clone(),
             self.now,
-            self.wall_now(),
+            self.wall,
             self.jitter,
             &answer.response(&token),
         );
@@ -700,7 +804,11 @@ impl World {
             None => {
                 if let Ok(token) = &outcome {
                     // The live request's token is handed out at once.
-                    let now = seen(&self.cache.clone().poll(self.request_for(key), self.now));
+                    let now = seen(&self.cache.clone().poll(
+                        self.request_for(key),
+                        self.now,
+                        self.wall,
+                    ));
                     let value = token.access_token().expose_secret().to_owned();
                     assert!(
                         now == Seen::Ready(value.clone()) || now == Seen::Refresh(value),
@@ -776,14 +884,11 @@ impl World {
                 }
             }
             Op::Advance { scale, amount } => {
-                let amount = u64::from(*amount);
-                self.now += match scale % 4 {
-                    0 => Duration::from_millis(amount),
-                    1 => Duration::from_secs(amount),
-                    2 => Duration::from_secs(amount * 60),
-                    _ => Duration::from_secs(amount * 3600),
-                };
+                self.now += span(*scale, *amount);
+                self.wall += span(*scale, *amount);
             }
+            Op::Suspend { scale, amount } => self.wall += span(*scale, *amount),
+            Op::WallBack { scale, amount } => self.wall -= span(*scale, *amount),
             Op::Jitter { value } => self.jitter = Jitter::new(f64::from(*value) / 256.0),
             Op::JumpToTimeout { key, offset } => {
                 let timeout = match key % 4 {
@@ -797,6 +902,7 @@ impl World {
                         _ => at.checked_add(Duration::from_nanos(1)),
                     };
                     if let Some(at) = at.filter(|at| *at > self.now) {
+                        self.wall = self.wall_at(at);
                         self.now = at;
                     }
                 }
