@@ -156,7 +156,8 @@ impl Error {
 pub enum ErrorKind {
     /// The caller's misuse or a transport that cannot work as configured: retrying changes nothing.
     Misuse,
-    /// A passing failure (5xx, 408, a connection failure or a timeout): retry with backoff.
+    /// A passing failure (5xx, 408, a connection failure or a timeout, or no room in the cache for
+    /// another key yet): retry with backoff.
     Transient,
     /// The server asks us to slow down (429, or 503 with `Retry-After`): retry after the delay.
     Throttled,

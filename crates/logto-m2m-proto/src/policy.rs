@@ -85,7 +85,9 @@ pub struct CachePolicy {
     /// How long a request may stay in flight before it counts as abandoned and another is allowed.
     /// Default 60 s: longer than any sane transport timeout, so it only catches a lost ticket.
     pub in_flight_timeout: Duration,
-    /// The most keys the cache holds; the least recently used goes first. Default 1024.
+    /// The most keys the cache holds. To make room, the least recently used idle key goes first;
+    /// a key with a request in flight or a backoff running is kept until that is over, and while
+    /// every key is so busy a new key is refused with [`Error::CacheFull`]. Default 1024.
     pub max_keys: usize,
 }
 

@@ -1058,7 +1058,10 @@ fn request_building_seeds(out: &mut Vec<Seed>) {
 }
 
 fn state_machine_seeds(out: &mut Vec<Seed>) {
-    use Op::{Advance, Cancel, Invalidate, JumpToTimeout, Poll, Replay, Respond, TransportError};
+    use Op::{
+        Advance, Cancel, Invalidate, JumpToTimeout, Poll, Replay, Respond, Suspend, TransportError,
+        WallBack,
+    };
     const T: &str = "state_machine";
     let token = |expires_in: u8| Answer::Token {
         expires_in,
@@ -1147,6 +1150,63 @@ fn state_machine_seeds(out: &mut Vec<Seed>) {
                     spent: 0,
                     answer: hour.clone(),
                 },
+            ],
+        ),
+        (
+            "busy keys are kept",
+            PolicyInput::default(),
+            vec![
+                Poll { key: 0 },
+                Poll { key: 1 },
+                Poll { key: 0 },
+                respond(Answer::Retryable),
+                Poll { key: 1 },
+                Poll { key: 0 },
+                to_timeout(0),
+                Poll { key: 1 },
+                respond(hour.clone()),
+                Poll { key: 2 },
+                Poll { key: 1 },
+                respond(Answer::Rejection),
+                Poll { key: 0 },
+                to_timeout(1),
+                Poll { key: 2 },
+            ],
+        ),
+        (
+            "suspend and wall clock set back",
+            two_keys.clone(),
+            vec![
+                Poll { key: 0 },
+                respond(hour.clone()),
+                Poll { key: 0 },
+                Suspend {
+                    scale: 2,
+                    amount: 48,
+                },
+                Poll { key: 0 },
+                respond(Answer::Retryable),
+                Poll { key: 0 },
+                Suspend {
+                    scale: 3,
+                    amount: 2,
+                },
+                Poll { key: 0 },
+                to_timeout(0),
+                Poll { key: 0 },
+                respond(hour.clone()),
+                WallBack {
+                    scale: 3,
+                    amount: 24,
+                },
+                Poll { key: 0 },
+                to_timeout(0),
+                Poll { key: 0 },
+                Advance {
+                    scale: 2,
+                    amount: 59,
+                },
+                Poll { key: 0 },
             ],
         ),
         (
