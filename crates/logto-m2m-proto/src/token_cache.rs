@@ -63,6 +63,14 @@ struct Slots {
     serials: u64,
 }
 
+/// Whether a call on a slot counts as a use of its key, for the least-recently-used order: only a
+/// poll does (an answer, stale or not, a cancellation or an invalidation does not).
+#[derive(Debug, Clone, Copy)]
+enum Use {
+    Poll,
+    Other,
+}
+
 /// A busy slot and its place in the index.
 #[derive(Debug, Clone)]
 struct Busy {
@@ -98,9 +106,12 @@ impl TokenCache {
     /// answer is [`Poll::Failed`] with [`Error::CacheFull`] and no slot is taken.
     pub fn poll(&mut self, request: &TokenRequest, now: Instant, wall_now: SystemTime) -> Poll {
         let (policy, ids) = (&self.policy, &mut self.ticket_ids);
-        if let Ok(poll) = self.slots.with_slot(request.key(), now, (), |slot, ()| {
-            slot.poll(now, wall_now, policy, ids)
-        }) {
+        if let Ok(poll) = self
+            .slots
+            .with_slot(request.key(), now, Use::Poll, (), |slot, ()| {
+                slot.poll(now, wall_now, policy, ids)
+            })
+        {
             return poll;
         }
         if let Err(retry_at) = self.slots.make_room(now, self.max_keys()) {
@@ -160,7 +171,9 @@ impl TokenCache {
     pub fn cancel(&mut self, ticket: Ticket, now: Instant) {
         let _ = self
             .slots
-            .with_slot(ticket.key(), now, (), |slot, ()| slot.cancel(&ticket, now));
+            .with_slot(ticket.key(), now, Use::Other, (), |slot, ()| {
+                slot.cancel(&ticket, now);
+            });
     }
 
     /// Drops `token` for `key` if it is still the one handed out, after a 401 from a resource
@@ -168,7 +181,9 @@ impl TokenCache {
     /// Returns whether the token was dropped.
     pub fn invalidate(&mut self, key: &TokenKey, token: &Token, now: Instant) -> bool {
         self.slots
-            .with_slot(key, now, (), |slot, ()| slot.invalidate(token, now))
+            .with_slot(key, now, Use::Other, (), |slot, ()| {
+                slot.invalidate(token, now)
+            })
             .unwrap_or(false)
     }
 
@@ -256,7 +271,7 @@ impl TokenCache {
         let policy = &self.policy;
         // No slot (evicted or removed): the outcome is only for its caller.
         self.slots
-            .with_slot(ticket.key(), now, outcome, |slot, outcome| {
+            .with_slot(ticket.key(), now, Use::Other, outcome, |slot, outcome| {
                 slot.finish(ticket, now, wall_now, jitter, policy, outcome)
             })
             .unwrap_or_else(|outcome| outcome)
@@ -277,16 +292,21 @@ impl Slots {
     }
 
     /// Runs `call` with `input` on `key`'s slot and files the slot again by what it is at `now`:
-    /// idle (as the most recently used) or busy (until when). Gives `input` back when the cache
-    /// does not hold the key.
+    /// idle (a poll makes it the most recently used) or busy (until when). Gives `input` back when
+    /// the cache does not hold the key.
     fn with_slot<I, R>(
         &mut self,
         key: &TokenKey,
         now: Instant,
+        used: Use,
         input: I,
         call: impl FnOnce(&mut TokenSlot, I) -> R,
     ) -> Result<R, I> {
-        if let Some(slot) = self.idle.to_back(key) {
+        let idle = match used {
+            Use::Poll => self.idle.to_back(key),
+            Use::Other => self.idle.get_mut(key),
+        };
+        if let Some(slot) = idle {
             let result = call(slot, input);
             if slot.busy_until(now).is_some() {
                 if let Some((key, slot)) = self.idle.remove_entry(key) {
