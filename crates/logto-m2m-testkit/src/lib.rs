@@ -16,7 +16,7 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
@@ -25,6 +25,7 @@ pub use crate::config::{
     ApiResource, App, Config, ConfigBuilder, ConfigError, OrganizationMembership, defaults,
 };
 pub use crate::fault::{CannedResponse, Fault, RetryAfter};
+pub use crate::jwt::{KeyKind, TestKey};
 pub use crate::record::RecordedRequest;
 use crate::server::{Rule, Shared};
 
@@ -63,14 +64,24 @@ impl TestServer {
     ///
     /// Binding the port, creating the runtime or thread, or generating the key failed.
     pub fn start(config: Config) -> io::Result<Self> {
-        let keys = jwt::Keys::generate()?;
+        Self::start_with_key(config, TestKey::generate(KeyKind::Es384)?)
+    }
+
+    /// Starts a server for `config` that signs with `key`: [`TestKey::generate`]`(`[`KeyKind::Rs256`]`)`
+    /// gives a tenant rotated to RSA. Otherwise as [`TestServer::start`].
+    ///
+    /// # Errors
+    ///
+    /// Binding the port, or creating the runtime or thread, failed.
+    pub fn start_with_key(config: Config, key: TestKey) -> io::Result<Self> {
+        let keys = jwt::Keys::with(key);
         let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let endpoint = format!("http://{addr}");
         let shared = Arc::new(Shared {
             config,
-            keys,
+            keys: RwLock::new(keys),
             issuer: format!("{endpoint}/oidc"),
             endpoint,
             state: Mutex::default(),
@@ -174,14 +185,76 @@ impl TestServer {
 
     /// The signing key's id (`kid`): its RFC 7638 JWK thumbprint.
     #[must_use]
-    pub fn kid(&self) -> &str {
-        self.shared.keys.kid()
+    pub fn kid(&self) -> String {
+        self.shared.keys().kid().to_owned()
     }
 
-    /// The JWK Set served at [`TestServer::jwks_uri`], as JSON text.
+    /// The JWK Set served at [`TestServer::jwks_uri`], as JSON text: the signing key first,
+    /// then the one it replaced, if any.
     #[must_use]
     pub fn jwks_json(&self) -> String {
-        self.shared.keys.jwks_json()
+        self.shared.keys().jwks_json()
+    }
+
+    /// The key tokens are signed with now (a copy, to sign tokens of your own with it).
+    #[must_use]
+    pub fn signing_key(&self) -> TestKey {
+        self.shared.keys().signing().clone()
+    }
+
+    /// The keys of the served key set, the signing key first.
+    #[must_use]
+    pub fn keys(&self) -> Vec<TestKey> {
+        self.shared.keys().all().cloned().collect()
+    }
+
+    /// Rotates the signing key as Logto does: a fresh key of `kind` signs from now on, and the
+    /// key set serves it and the previous signing key (older ones are dropped). Returns the new
+    /// `kid`.
+    ///
+    /// # Errors
+    ///
+    /// Generating the key failed.
+    pub fn rotate_key(&self, kind: KeyKind) -> io::Result<String> {
+        let key = TestKey::generate(kind)?;
+        let kid = key.kid().to_owned();
+        self.rotate_to(key);
+        Ok(kid)
+    }
+
+    /// Rotates to `key` (see [`TestServer::rotate_key`]).
+    pub fn rotate_to(&self, key: TestKey) {
+        self.shared.keys_mut().rotate(key);
+    }
+
+    /// How many `GET /oidc/jwks` requests arrived since the start or the last
+    /// [`TestServer::reset_log`] (among the last [`MAX_LOGGED_REQUESTS`]).
+    #[must_use]
+    pub fn jwks_requests(&self) -> usize {
+        self.count_gets(server::JWKS_PATH)
+    }
+
+    /// How many discovery requests (`GET /oidc/.well-known/…`) arrived since the start or the
+    /// last [`TestServer::reset_log`] (among the last [`MAX_LOGGED_REQUESTS`]).
+    #[must_use]
+    pub fn discovery_requests(&self) -> usize {
+        self.shared
+            .state()
+            .log
+            .iter()
+            .filter(|r| {
+                r.method == http::Method::GET && server::DISCOVERY_PATHS.contains(&r.path.as_str())
+            })
+            .count()
+    }
+
+    fn count_gets(&self, path: &str) -> usize {
+        self.shared
+            .state()
+            .log
+            .iter()
+            .filter(|r| r.method == http::Method::GET && r.path == path)
+            .count()
     }
 
     /// How many token requests (`POST /oidc/token`) arrived since the start or the last

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{self, HeaderName, HeaderValue};
@@ -22,8 +22,8 @@ use crate::record::RecordedRequest;
 use crate::transport::{CutState, FaultIo, Filler, IoControl, IoMode, ResponseBody, set_mode};
 
 pub(crate) const TOKEN_PATH: &str = "/oidc/token";
-const JWKS_PATH: &str = "/oidc/jwks";
-const DISCOVERY_PATHS: [&str; 2] = [
+pub(crate) const JWKS_PATH: &str = "/oidc/jwks";
+pub(crate) const DISCOVERY_PATHS: [&str; 2] = [
     "/oidc/.well-known/openid-configuration",
     "/oidc/.well-known/oauth-authorization-server",
 ];
@@ -59,7 +59,7 @@ pub(crate) struct State {
 /// Everything the server thread and the handle share.
 pub(crate) struct Shared {
     pub(crate) config: Config,
-    pub(crate) keys: Keys,
+    pub(crate) keys: RwLock<Keys>,
     pub(crate) endpoint: String,
     pub(crate) issuer: String,
     pub(crate) state: Mutex<State>,
@@ -69,6 +69,14 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn keys(&self) -> RwLockReadGuard<'_, Keys> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn keys_mut(&self) -> RwLockWriteGuard<'_, Keys> {
+        self.keys.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The fault for a token request: queued faults first, then the first matching rule.
@@ -211,7 +219,7 @@ async fn handle(
             (Ok(p), Ok(app)) => {
                 let ttl = shared.state().ttl.clone();
                 oidc::grant(&shared.config, app, p, &ttl).and_then(|g| {
-                    oidc::issue(&shared.keys, &shared.issuer, &app.id, &g, unix_now())
+                    oidc::issue(&shared.keys(), &shared.issuer, &app.id, &g, unix_now())
                 })
             }
             (Err(e), _) | (_, Err(e)) => Err(e.clone()),
@@ -429,7 +437,10 @@ impl TokenAnswer<'_> {
 
 fn route_other(shared: &Shared, method: &Method, path: &str) -> Response<ResponseBody> {
     if method == Method::GET && path == JWKS_PATH {
-        let mut r = response(StatusCode::OK, ResponseBody::full(shared.keys.jwks_json()));
+        let mut r = response(
+            StatusCode::OK,
+            ResponseBody::full(shared.keys().jwks_json()),
+        );
         set_header(&mut r, header::CONTENT_TYPE, "application/jwk-set+json");
         set_header(
             &mut r,

@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{RawRequest, exchange, jwt_segment};
-use logto_m2m_testkit::{TestServer, defaults};
+use logto_m2m_testkit::{KeyKind, TestKey, TestServer, defaults};
 use p384::ecdsa::signature::Verifier as _;
 use p384::ecdsa::{Signature, VerifyingKey};
 use serde_json::Value;
@@ -226,4 +226,78 @@ fn discovery_points_at_the_token_endpoint_and_the_jwks() {
         server.jwks_uri(),
         format!("{}/oidc/jwks", server.endpoint())
     );
+}
+
+#[test]
+fn a_rotation_serves_the_new_key_and_the_previous_one() {
+    let server = TestServer::start_default().unwrap();
+    let first = server.kid();
+    let params = [
+        ("grant_type", "client_credentials"),
+        ("resource", defaults::RESOURCE),
+    ];
+    let before = token(&server, &params);
+
+    let second = server.rotate_key(KeyKind::Es384).unwrap();
+    assert_ne!(second, first);
+    assert_eq!(server.kid(), second);
+    let document = jwks(&server);
+    let kids: Vec<&str> = document["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kids,
+        [second.as_str(), first.as_str()],
+        "new key first, previous kept"
+    );
+    let after = token(&server, &params);
+    let header = |jwt: &str| -> Value {
+        serde_json::from_str(&jwt_segment(jwt.split('.').next().unwrap())).unwrap()
+    };
+    assert_eq!(header(&before)["kid"], first.as_str());
+    assert_eq!(header(&after)["kid"], second.as_str());
+    // Both tokens verify against the served key set.
+    verify(&before, &verifying_key(&document["keys"][1])).unwrap();
+    verify(&after, &verifying_key(&document["keys"][0])).unwrap();
+
+    // A rotation to RSA: RS256 tokens; the oldest key leaves the set.
+    let rsa = server.rotate_key(KeyKind::Rs256).unwrap();
+    let document = jwks(&server);
+    let keys = document["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0]["kty"], "RSA");
+    assert_eq!(keys[0]["alg"], "RS256");
+    assert_eq!(keys[0]["kid"], rsa.as_str());
+    assert_eq!(keys[1]["kid"], second.as_str());
+    let rsa_token = token(&server, &params);
+    assert_eq!(header(&rsa_token)["alg"], "RS256");
+    assert_eq!(server.keys().len(), 2);
+    assert_eq!(server.signing_key().kind(), KeyKind::Rs256);
+    assert_eq!(server.jwks_requests(), 2);
+}
+
+#[test]
+fn a_server_can_start_with_an_rsa_or_p256_key() {
+    for kind in [KeyKind::Rs256, KeyKind::Es256] {
+        let key = TestKey::generate(kind).unwrap();
+        let kid = key.kid().to_owned();
+        let server =
+            TestServer::start_with_key(logto_m2m_testkit::Config::logto_default(), key).unwrap();
+        assert_eq!(server.kid(), kid);
+        let jwt = token(
+            &server,
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", defaults::RESOURCE),
+            ],
+        );
+        let header: Value =
+            serde_json::from_str(&jwt_segment(jwt.split('.').next().unwrap())).unwrap();
+        assert_eq!(header["alg"], kind.alg());
+        assert_eq!(header["kid"], kid.as_str());
+        assert_eq!(server.discovery_requests(), 0);
+    }
 }
