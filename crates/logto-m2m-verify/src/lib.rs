@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub use http;
+
+mod challenge;
+mod claims;
+mod error;
+mod jwks;
+mod jws;
+mod key;
+mod key_set;
+mod scopes;
+mod validation;
+
+pub use claims::VerifiedToken;
+pub use error::{ConfigError, Forbidden, InvalidToken, KeySetError, VerifyError};
+pub use jwks::{Jwks, MAX_RSA_BITS, MIN_RSA_BITS};
+pub use jws::{Jws, MAX_HEADER_BYTES};
+pub use key::{Algorithm, VerificationKey};
+pub use key_set::{Fetch, KeySet, KeySetPolicy, Lookup, Ticket};
+pub use scopes::RequiredScopes;
+pub use validation::{Audience, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, Validation};
