@@ -76,3 +76,40 @@ pub fn status(code: u16, body: &str) -> Response<Vec<u8>> {
     *r.status_mut() = StatusCode::from_u16(code).unwrap();
     r
 }
+
+/// A wall clock that tests move forward: the system time plus an offset.
+#[derive(Clone, Default)]
+pub struct ShiftedClock(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl ShiftedClock {
+    pub fn now(&self) -> SystemTime {
+        SystemTime::now() + Duration::from_secs(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.0
+            .fetch_add(by.as_secs(), std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn reader(&self) -> impl Fn() -> SystemTime + Send + Sync + 'static {
+        let clock = self.clone();
+        move || clock.now()
+    }
+}
+
+/// A token from the testkit's token endpoint, through the blocking client.
+pub fn issued_token(
+    server: &logto_m2m_testkit::TestServer,
+    params: logto_m2m::TokenParams,
+) -> String {
+    let config = logto_m2m::ClientConfig::builder(
+        server.endpoint(),
+        logto_m2m_testkit::defaults::APP_ID,
+        logto_m2m_testkit::defaults::APP_SECRET,
+    )
+    .build()
+    .unwrap();
+    let manager = logto_m2m_ureq::token_manager_for(config);
+    let token = manager.source(params).unwrap().token().unwrap();
+    token.access_token().expose_secret().to_owned()
+}
