@@ -16,6 +16,8 @@ mod validation;
 
 #[cfg(feature = "async")]
 mod asynchronous;
+#[cfg(feature = "axum")]
+pub mod axum;
 #[cfg(feature = "blocking")]
 mod blocking;
 #[cfg(any(feature = "blocking", feature = "async"))]
