@@ -12,7 +12,9 @@
 //! - [`App`]: the apps configured in `tests/logto-server/config.json`, among them one app per
 //!   transport and per counted case, so that cases running in parallel never share a counter.
 //! - [`Jwt`] and [`Jwks`]: decoding an access token and checking its signature.
-//! - [`Server::check_token`], [`expect_server_error`]: the checks of a token and of an error.
+//! - [`Server::check_token`], [`expect_server_error`]: the checks of a token and of an error;
+//!   every token checked is also verified as an API would ([`Server::verify`], with
+//!   `logto-m2m-verify`).
 //! - [`RefreshWatch`]: the observer of the real-time refresh case.
 //!
 //! Run the suite with the server up:
@@ -36,6 +38,7 @@ use logto_m2m::proto::{
     CachePolicy, ClientAuthMethod, ClientConfig, Error, ErrorCode, ErrorKind, ServerError, Token,
     TokenType, is_loopback_host,
 };
+use logto_m2m_verify::{Algorithm, Audience, BlockingVerifier, RequiredScopes, VerifiedToken};
 use p384::ecdsa::signature::Verifier as _;
 use p384::ecdsa::{Signature, VerifyingKey};
 use serde_json::{Map, Value};
@@ -426,7 +429,73 @@ impl Server {
             jwt.claim_str("jti").is_some_and(|jti| !jti.is_empty()),
             "jti claim"
         );
+        self.verify(token.access_token().expose_secret(), expect);
         jwt
+    }
+
+    /// Verifies `access_token` as an API would, with `logto-m2m-verify` (discovery, the key set,
+    /// the signature with the key's algorithm, `typ`, `iss`, `aud` and the times), and checks the
+    /// verified claims against `expect`: subject and client id, audience, the granted scopes
+    /// exactly and as a requirement, and the organization. The audience required is
+    /// `urn:logto:organization:<id>` for an organization token, else the resource, with an
+    /// `organization_id` claim required when `expect` has one.
+    ///
+    /// # Panics
+    ///
+    /// When the token does not verify, or its verified claims differ from `expect`.
+    pub fn verify(&self, access_token: &str, expect: &Expect<'_>) -> VerifiedToken {
+        let audience = match (
+            expect.audience.strip_prefix("urn:logto:organization:"),
+            expect.organization_id,
+        ) {
+            (Some(id), _) => Audience::Organization(id.to_owned()),
+            (None, Some(_)) => Audience::OrganizationResource(expect.audience.to_owned()),
+            (None, None) => Audience::Resource(expect.audience.to_owned()),
+        };
+        let verifier = BlockingVerifier::new(
+            logto_m2m_ureq::UreqTransport::new(),
+            &self.endpoint,
+            audience,
+        )
+        .expect("a loopback endpoint and a non-empty audience");
+        let scopes: Vec<&str> = expect
+            .scope
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let verified = verifier
+            .verify(access_token, &RequiredScopes::all(scopes.iter().copied()))
+            .unwrap_or_else(|e| panic!("the token does not verify: {e:?}"));
+        assert_eq!(verified.subject(), expect.app_id, "verified sub");
+        assert_eq!(
+            verified.client_id(),
+            Some(expect.app_id),
+            "verified client_id"
+        );
+        assert_eq!(verified.audience(), expect.audience, "verified aud");
+        assert_eq!(verified.scopes(), scopes.as_slice(), "verified scopes");
+        assert_eq!(verified.algorithm(), Algorithm::Es384, "verified algorithm");
+        let organization = expect
+            .organization_id
+            .or_else(|| expect.audience.strip_prefix("urn:logto:organization:"));
+        assert_eq!(
+            verified.organization_id(),
+            organization,
+            "verified organization"
+        );
+        if let Some(id) = organization {
+            verified
+                .require_organization(id)
+                .expect("the token is for its organization");
+            assert!(verified.require_organization("another-org").is_err());
+        }
+        // A scope the token was not granted is refused with 403.
+        let refused = verifier
+            .verify(access_token, &RequiredScopes::all(["never:granted"]))
+            .expect_err("an ungranted scope is refused");
+        assert_eq!(refused.status().as_u16(), 403, "{refused:?}");
+        verified
     }
 
     fn get_json(&self, path: &str) -> Value {
