@@ -270,6 +270,24 @@ fn main() {
         }),
     );
 
+    // Token verification with a cached key: ours against jsonwebtoken 10 (rust_crypto), the
+    // same checks (see `logto_m2m_benches::verify`).
+    let verify = logto_m2m_benches::verify::setup().expect("the verify setup");
+    row(
+        "verify: logto-m2m-verify, cached-key ES384 token",
+        None,
+        per_op(|| {
+            black_box(logto_m2m_benches::verify::ours(&verify)).expect("valid");
+        }),
+    );
+    row(
+        "verify: jsonwebtoken 10 (rust_crypto), same checks",
+        None,
+        per_op(|| {
+            black_box(logto_m2m_benches::verify::jsonwebtoken(&verify)).expect("valid");
+        }),
+    );
+
     let mut summary = Summary::new(format!(
         "allocations: heap allocation calls and bytes per operation (mean of {RUNS} runs)"
     ));

@@ -4,6 +4,8 @@
 //!
 //! The benches themselves are in `benches/` (see the README).
 
+pub mod verify;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
