@@ -10,7 +10,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use logto_m2m_verify::http::{HeaderValue, Response, StatusCode};
 use logto_m2m_verify::{
-    Audience, Jwks, KeySet, KeySetPolicy, RequiredScopes, Validation, VerifyError,
+    Audience, Forbidden, InvalidToken, Jwks, KeySet, KeySetPolicy, RequiredScopes, Validation,
+    VerifyError,
 };
 
 /// The endpoint the checks use; the seeds' tokens are issued by `{ENDPOINT}/oidc`.
@@ -98,12 +99,55 @@ pub fn check(data: &[u8]) -> bool {
     verified_once
 }
 
+/// Every text an error of a token check can show by itself: `Display` and `Debug` of each
+/// reason. A token part found in an error's text is a leak only when it is not one of these (a
+/// token may spell `lidToken(Malformed`).
+fn fixed_texts() -> String {
+    let reasons = [
+        InvalidToken::Malformed,
+        InvalidToken::TooLarge,
+        InvalidToken::Unsigned,
+        InvalidToken::SymmetricAlgorithm,
+        InvalidToken::UnsupportedAlgorithm,
+        InvalidToken::AlgorithmMismatch,
+        InvalidToken::MissingKeyId,
+        InvalidToken::UnknownKey,
+        InvalidToken::BadSignature,
+        InvalidToken::CriticalHeader,
+        InvalidToken::WrongType,
+        InvalidToken::MalformedClaims,
+        InvalidToken::MissingClaim("iss"),
+        InvalidToken::MissingClaim("aud"),
+        InvalidToken::MissingClaim("exp"),
+        InvalidToken::MissingClaim("sub"),
+        InvalidToken::MissingClaim("organization_id"),
+        InvalidToken::WrongIssuer,
+        InvalidToken::WrongAudience,
+        InvalidToken::Expired,
+        InvalidToken::NotYetValid,
+        InvalidToken::IssuedInTheFuture,
+    ];
+    let mut errors: Vec<VerifyError> = reasons.into_iter().map(VerifyError::from).collect();
+    errors.push(Forbidden::OrganizationMismatch.into());
+    errors.push(
+        Forbidden::MissingScopes {
+            required: "read:items".to_owned(),
+        }
+        .into(),
+    );
+    errors.iter().map(|e| format!("{e}\n{e:?}\n")).collect()
+}
+
 /// An error never quotes the token, and answers with a valid status and challenge.
 fn check_error(error: &VerifyError, token: &str) {
     let texts = [error.to_string(), format!("{error:?}")];
+    let fixed = fixed_texts();
     for part in token.split('.').filter(|p| p.len() >= 16) {
         for text in &texts {
-            assert!(!text.contains(part), "{text:?} quotes the token");
+            assert!(
+                !text.contains(part) || fixed.contains(part),
+                "{text:?} quotes the token"
+            );
         }
     }
     match error {
