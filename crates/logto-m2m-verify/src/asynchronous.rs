@@ -1,5 +1,6 @@
 //! The async verifier: a thin driver of the key set state machine over any [`Transport`], on any
-//! runtime. Waiting callers are woken by an `event-listener` event, never by a timer.
+//! runtime. Waiting callers are woken by an `event-listener` event; every send and every wait is
+//! bounded by the fetch timeout on a runtime-agnostic timer (`logto_m2m::DefaultSleeper`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,7 +8,8 @@ use std::time::SystemTime;
 
 use event_listener::Event;
 use http::HeaderValue;
-use logto_m2m::{IntoTransportError, Transport};
+use logto_m2m::proto::{TransportError, TransportErrorKind};
+use logto_m2m::{DefaultSleeper, IntoTransportError, Sleep, Transport, first_of};
 
 use crate::claims::VerifiedToken;
 use crate::driver::{Core, MAX_ROUNDS, Next, bearer_token, system_clock};
@@ -20,8 +22,9 @@ use crate::validation::{Audience, Validation};
 /// (for example `logto_m2m_hyper::HyperTransport`). Cheap to clone; clones share the key set.
 ///
 /// A fetch is sent by the caller that needs it, one at a time; callers whose token's key is
-/// known never wait for it. Callers who need its outcome wait until it ends: the transport's
-/// timeout bounds that, and dropping the fetching caller's future hands the fetch back at once.
+/// known never wait for it. Callers who need its outcome wait until it ends, at most the fetch
+/// timeout (which also bounds the send itself, whatever the transport), and dropping the fetching
+/// caller's future hands the fetch back at once.
 pub struct AsyncVerifier<T> {
     inner: Arc<Inner<T>>,
 }
@@ -155,7 +158,10 @@ impl<T: Transport> AsyncVerifier<T> {
                 Next::Wait(generation) => {
                     let listener = self.inner.changed.listen();
                     if core.generation() == generation {
-                        listener.await;
+                        // At most the fetch timeout, as the blocking verifier: a fetcher whose
+                        // future is parked cannot hold anyone longer.
+                        let _ =
+                            first_of(listener, DefaultSleeper.sleep(core.fetch_timeout())).await;
                     }
                 }
             }
@@ -172,11 +178,14 @@ impl<T: Transport> AsyncVerifier<T> {
                 inner,
                 ticket: Some(ticket),
             };
-            let outcome = inner
-                .transport
-                .send(request)
-                .await
-                .map_err(IntoTransportError::into_transport_error);
+            let timer = DefaultSleeper.sleep(inner.core.fetch_timeout());
+            let outcome = match first_of(inner.transport.send(request), timer).await {
+                Some(outcome) => outcome.map_err(IntoTransportError::into_transport_error),
+                None => Err(TransportError::new(
+                    TransportErrorKind::Timeout,
+                    "the key set fetch did not end within the fetch timeout",
+                )),
+            };
             guard.ticket = None;
             next = inner.core.answer(ticket, outcome);
         }

@@ -132,6 +132,11 @@ impl Core {
     }
 
     #[cfg(feature = "async")]
+    /// How long one fetch, or a wait for another caller's, may take.
+    pub(crate) fn fetch_timeout(&self) -> std::time::Duration {
+        self.lock().policy().timeout()
+    }
+
     pub(crate) fn cancel(&self, ticket: Ticket) {
         self.lock().cancel(ticket);
     }

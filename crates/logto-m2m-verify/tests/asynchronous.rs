@@ -214,3 +214,52 @@ async fn a_fetch_dropped_midway_hands_the_slot_back() {
         (1, 1)
     );
 }
+
+/// A transport that never answers holds neither the caller that fetches nor the ones waiting for
+/// its fetch longer than the fetch timeout, on the default runtime-agnostic timer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transport_that_never_answers_holds_no_caller_past_the_fetch_timeout() {
+    let server = TestServer::start_default().unwrap();
+    let token = Arc::new(api_token(&server).await);
+    let never = |_request: Request<Vec<u8>>| async {
+        std::future::pending::<Result<Response<Vec<u8>>, std::io::Error>>().await
+    };
+    let endpoint = server.endpoint();
+    let verifier = AsyncVerifier::from_parts(
+        never,
+        logto_m2m_verify::KeySet::new(
+            endpoint,
+            logto_m2m_verify::KeySetPolicy::default().fetch_timeout(Duration::from_millis(300)),
+        )
+        .unwrap(),
+        logto_m2m_verify::Validation::new(
+            endpoint,
+            Audience::Resource(defaults::RESOURCE.to_owned()),
+        )
+        .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let verifier = verifier.clone();
+            let token = Arc::clone(&token);
+            tokio::spawn(async move {
+                verifier
+                    .verify(&token, &RequiredScopes::all(["read:items"]))
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let outcome = tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("every caller returns")
+            .unwrap();
+        assert!(outcome.is_err(), "no key set, no verdict: {outcome:?}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}

@@ -371,8 +371,21 @@ impl<T: Transport> Inner<T> {
     }
 }
 
-/// Runs `work` until it ends (`Some` of its output) or `timer` does first (`None`).
-async fn first_of<F: Future>(work: F, timer: impl Future<Output = ()>) -> Option<F::Output> {
+/// Runs `work` until it ends (`Some` of its output) or `timer` does first (`None`): how every async
+/// driver bounds a send or a wait, on any runtime (with a [`Sleep`]'s future as the timer).
+///
+/// ```
+/// use std::time::Duration;
+/// use logto_m2m::{DefaultSleeper, Sleep, first_of};
+/// # let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+/// # runtime.block_on(async {
+/// let never = std::future::pending::<u32>();
+/// assert_eq!(first_of(never, DefaultSleeper.sleep(Duration::from_millis(10))).await, None);
+/// assert_eq!(first_of(async { 7 }, DefaultSleeper.sleep(Duration::from_secs(10))).await, Some(7));
+/// # });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub async fn first_of<F: Future>(work: F, timer: impl Future<Output = ()>) -> Option<F::Output> {
     let mut work = pin!(work);
     let mut timer = pin!(timer);
     std::future::poll_fn(|cx| {

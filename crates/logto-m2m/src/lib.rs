@@ -23,7 +23,7 @@ mod url_policy;
 
 /// The attribute that [`Transport`] implementations carry: `#[logto_m2m::async_trait]`.
 pub use async_trait::async_trait;
-pub use asynchronous::{AsyncTokenManager, BackgroundTask, DefaultSleeper, Sleep, Spawn};
+pub use asynchronous::{AsyncTokenManager, BackgroundTask, DefaultSleeper, Sleep, Spawn, first_of};
 pub use attempt_timeout::AttemptTimeout;
 pub use blocking::BlockingTokenManager;
 pub use builder::TokenManagerBuilder;
