@@ -12,13 +12,15 @@ pub use error::HyperTransportError;
 pub use logto_m2m;
 /// The `http` crate whose requests [`TokenSource::authorize`] fills in.
 pub use logto_m2m::proto::http;
+/// Tokio hooks for any manager builder (from `logto-m2m`'s `tokio` feature).
+pub use logto_m2m::with_tokio;
 pub use logto_m2m::{
     AsyncTokenManager, CachePolicy, ClientConfig, ConfigError, EnvError, Error, ErrorCode,
     ErrorKind, RetryPolicy, Token, TokenParams, TokenSource, config_from_env, params_from_env,
 };
 pub use manager::{
     HyperManagerBuilder, token_manager, token_manager_builder, token_manager_builder_from_env,
-    token_manager_for, token_manager_from_env, with_tokio,
+    token_manager_for, token_manager_from_env,
 };
 pub use transport::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT,

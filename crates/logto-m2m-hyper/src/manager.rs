@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use logto_m2m::{
     AppSecret, AsyncTokenManager, CachePolicy, ClientConfig, ConfigError, EnvError, RetryPolicy,
-    TokenManagerBuilder, config_from_env,
+    TokenManagerBuilder, TransportBuilder, TransportManagerBuilder, with_tokio,
 };
-use tokio::runtime::Handle;
 
 use crate::{HyperTransport, HyperTransportBuilder};
 
@@ -79,8 +78,7 @@ pub fn token_manager_builder(
     app_id: impl Into<String>,
     app_secret: impl Into<AppSecret>,
 ) -> Result<HyperManagerBuilder, ConfigError> {
-    let config = ClientConfig::builder(endpoint, app_id, app_secret).build()?;
-    Ok(HyperManagerBuilder::new(config))
+    HyperManagerBuilder::from_credentials(endpoint, app_id, app_secret)
 }
 
 /// As [`token_manager_builder`], configured from the environment (every variable is listed at
@@ -90,117 +88,43 @@ pub fn token_manager_builder(
 ///
 /// An [`EnvError`] naming the variable that is missing or malformed.
 pub fn token_manager_builder_from_env() -> Result<HyperManagerBuilder, EnvError> {
-    Ok(HyperManagerBuilder::new(config_from_env()?))
+    HyperManagerBuilder::from_env()
 }
 
 /// Builds a [`AsyncTokenManager`] on a [`HyperTransport`]: the transport's settings and the
-/// manager's policies in one chain. Start from [`token_manager_builder`],
-/// [`token_manager_builder_from_env`] or [`HyperManagerBuilder::new`].
-#[derive(Debug)]
-#[must_use = "call build() to get the manager"]
-pub struct HyperManagerBuilder {
-    config: ClientConfig,
-    transport: HyperTransportBuilder,
-    cache_policy: CachePolicy,
-    retry_policy: RetryPolicy,
-}
+/// manager's policies in one chain ([`TransportManagerBuilder`], whose methods it has). Start from
+/// [`token_manager_builder`], [`token_manager_builder_from_env`] or `HyperManagerBuilder::new(config)`.
+pub type HyperManagerBuilder = TransportManagerBuilder<HyperTransportBuilder>;
 
-impl HyperManagerBuilder {
-    /// Starts with `config`, a transport that follows its plain-`http` choice, and the defaults.
-    pub fn new(config: ClientConfig) -> Self {
-        let transport =
-            HyperTransport::builder().allow_insecure_http(config.allows_insecure_http());
-        Self {
-            config,
-            transport,
-            cache_policy: CachePolicy::default(),
-            retry_policy: RetryPolicy::default(),
-        }
+impl TransportBuilder for HyperTransportBuilder {
+    type Manager = AsyncTokenManager<HyperTransport>;
+
+    fn for_config(config: &ClientConfig) -> Self {
+        HyperTransport::builder().allow_insecure_http(config.allows_insecure_http())
     }
 
-    /// How long connecting over TCP may take. Default: 10 s.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.transport = self.transport.connect_timeout(timeout);
-        self
+    fn connect_timeout(self, timeout: Duration) -> Self {
+        Self::connect_timeout(self, timeout)
     }
 
-    /// How long one exchange with the token endpoint may take, from the DNS lookup to the last
-    /// body byte. Default: 10 s.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.transport = self.transport.timeout(timeout);
-        self
+    fn timeout(self, timeout: Duration) -> Self {
+        Self::timeout(self, timeout)
     }
 
-    /// The largest answer accepted from the token endpoint, in bytes. Default: 64 KiB.
-    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
-        self.transport = self.transport.max_response_bytes(bytes);
-        self
-    }
-
-    /// Any other setting of the transport: `|transport| transport.some_setting(..)`.
-    pub fn configure_transport(
-        mut self,
-        configure: impl FnOnce(HyperTransportBuilder) -> HyperTransportBuilder,
-    ) -> Self {
-        self.transport = configure(self.transport);
-        self
-    }
-
-    /// How long one call keeps trying ([`RetryPolicy`]). Default: 3 attempts within 30 s.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry_policy = policy;
-        self
-    }
-
-    /// The state machine's policy: margins, refresh point, backoff, key bound ([`CachePolicy`]).
-    pub fn cache_policy(mut self, policy: CachePolicy) -> Self {
-        self.cache_policy = policy;
-        self
-    }
-
-    /// Runs every exchange on this tokio runtime, so that the manager can be awaited from any
-    /// executor. Default: the tokio runtime that awaits each call.
-    pub fn tokio_handle(mut self, handle: Handle) -> Self {
-        self.transport = self.transport.tokio_handle(handle);
-        self
+    fn max_response_bytes(self, bytes: usize) -> Self {
+        Self::max_response_bytes(self, bytes)
     }
 
     /// Builds the transport and the manager, with tokio hooks ([`with_tokio`]).
-    #[must_use]
-    pub fn build(self) -> AsyncTokenManager<HyperTransport> {
-        let builder = TokenManagerBuilder::new(self.transport.build(), self.config)
-            .cache_policy(self.cache_policy)
-            .retry_policy(self.retry_policy);
+    fn build_manager(
+        self,
+        config: ClientConfig,
+        cache_policy: CachePolicy,
+        retry_policy: RetryPolicy,
+    ) -> Self::Manager {
+        let builder = TokenManagerBuilder::new(self.build(), config)
+            .cache_policy(cache_policy)
+            .retry_policy(retry_policy);
         with_tokio(builder).build_async()
-    }
-}
-
-/// Sets tokio hooks on a manager builder: refreshes ahead of expiry run as tokio tasks, and calls
-/// sleep through backoffs and time out on tokio's timer.
-///
-/// Called within a tokio runtime, the hooks use that runtime (through its `Handle`), wherever the
-/// manager is used later. Called outside any runtime, the manager keeps its runtime-agnostic
-/// [`DefaultSleeper`](logto_m2m::DefaultSleeper), and a refresh runs as a task on the runtime the
-/// calling task runs on, if any (else it is not started, which the manager says once in a
-/// `tracing` warning; the token is then fetched once it is no longer usable): nothing panics for
-/// want of a runtime.
-pub fn with_tokio<T>(builder: TokenManagerBuilder<T>) -> TokenManagerBuilder<T> {
-    match Handle::try_current() {
-        Ok(handle) => {
-            let spawn_on = handle.clone();
-            builder
-                .spawner(move |task| {
-                    spawn_on.spawn(task);
-                })
-                .sleeper(move |duration: Duration| {
-                    let _runtime = handle.enter();
-                    tokio::time::sleep(duration)
-                })
-        }
-        Err(_) => builder.spawner(|task| {
-            if let Ok(handle) = Handle::try_current() {
-                handle.spawn(task);
-            }
-        }),
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use logto_m2m::{
     AppSecret, AsyncTokenManager, CachePolicy, ClientConfig, ConfigError, EnvError, RetryPolicy,
-    TokenManagerBuilder, config_from_env,
+    TokenManagerBuilder, TransportBuilder, TransportManagerBuilder, with_tokio,
 };
 
 use crate::{ReqwestTransport, ReqwestTransportBuilder};
@@ -78,8 +78,7 @@ pub fn token_manager_builder(
     app_id: impl Into<String>,
     app_secret: impl Into<AppSecret>,
 ) -> Result<ReqwestManagerBuilder, ConfigError> {
-    let config = ClientConfig::builder(endpoint, app_id, app_secret).build()?;
-    Ok(ReqwestManagerBuilder::new(config))
+    ReqwestManagerBuilder::from_credentials(endpoint, app_id, app_secret)
 }
 
 /// As [`token_manager_builder`], configured from the environment (every variable is listed at
@@ -89,85 +88,43 @@ pub fn token_manager_builder(
 ///
 /// An [`EnvError`] naming the variable that is missing or malformed.
 pub fn token_manager_builder_from_env() -> Result<ReqwestManagerBuilder, EnvError> {
-    Ok(ReqwestManagerBuilder::new(config_from_env()?))
+    ReqwestManagerBuilder::from_env()
 }
 
-/// Builds an [`AsyncTokenManager`] on a [`ReqwestTransport`]: the transport's settings and the
-/// manager's policies in one chain. Start from [`token_manager_builder`],
-/// [`token_manager_builder_from_env`] or [`ReqwestManagerBuilder::new`].
-#[derive(Debug)]
-#[must_use = "call build() to get the manager"]
-pub struct ReqwestManagerBuilder {
-    config: ClientConfig,
-    transport: ReqwestTransportBuilder,
-    cache_policy: CachePolicy,
-    retry_policy: RetryPolicy,
-}
+/// Builds a [`AsyncTokenManager`] on a [`ReqwestTransport`]: the transport's settings and the
+/// manager's policies in one chain ([`TransportManagerBuilder`], whose methods it has). Start from
+/// [`token_manager_builder`], [`token_manager_builder_from_env`] or `ReqwestManagerBuilder::new(config)`.
+pub type ReqwestManagerBuilder = TransportManagerBuilder<ReqwestTransportBuilder>;
 
-impl ReqwestManagerBuilder {
-    /// Starts with `config`, a transport that follows its plain-`http` choice, and the defaults.
-    pub fn new(config: ClientConfig) -> Self {
-        let transport =
-            ReqwestTransport::builder().allow_insecure_http(config.allows_insecure_http());
-        Self {
-            config,
-            transport,
-            cache_policy: CachePolicy::default(),
-            retry_policy: RetryPolicy::default(),
-        }
+impl TransportBuilder for ReqwestTransportBuilder {
+    type Manager = AsyncTokenManager<ReqwestTransport>;
+
+    fn for_config(config: &ClientConfig) -> Self {
+        ReqwestTransport::builder().allow_insecure_http(config.allows_insecure_http())
     }
 
-    /// How long connecting (DNS, TCP and TLS) may take. Default: 10 s.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.transport = self.transport.connect_timeout(timeout);
-        self
+    fn connect_timeout(self, timeout: Duration) -> Self {
+        Self::connect_timeout(self, timeout)
     }
 
-    /// How long one exchange with the token endpoint may take, from the DNS lookup to the last
-    /// body byte. Default: 10 s.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.transport = self.transport.timeout(timeout);
-        self
+    fn timeout(self, timeout: Duration) -> Self {
+        Self::timeout(self, timeout)
     }
 
-    /// The largest answer accepted from the token endpoint, in bytes. Default: 64 KiB.
-    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
-        self.transport = self.transport.max_response_bytes(bytes);
-        self
+    fn max_response_bytes(self, bytes: usize) -> Self {
+        Self::max_response_bytes(self, bytes)
     }
 
-    /// Any other setting of the transport: `|transport| transport.some_setting(..)`.
-    pub fn configure_transport(
-        mut self,
-        configure: impl FnOnce(ReqwestTransportBuilder) -> ReqwestTransportBuilder,
-    ) -> Self {
-        self.transport = configure(self.transport);
-        self
-    }
-
-    /// How long one call keeps trying ([`RetryPolicy`]). Default: 3 attempts within 30 s.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry_policy = policy;
-        self
-    }
-
-    /// The state machine's policy: margins, refresh point, backoff, key bound ([`CachePolicy`]).
-    pub fn cache_policy(mut self, policy: CachePolicy) -> Self {
-        self.cache_policy = policy;
-        self
-    }
-
-    /// Builds the transport and the manager, refreshing ahead of expiry in tokio tasks and
-    /// sleeping through backoffs on tokio's timer.
-    #[must_use]
-    pub fn build(self) -> AsyncTokenManager<ReqwestTransport> {
-        TokenManagerBuilder::new(self.transport.build(), self.config)
-            .cache_policy(self.cache_policy)
-            .retry_policy(self.retry_policy)
-            .spawner(|task| {
-                tokio::spawn(task);
-            })
-            .sleeper(|duration: Duration| tokio::time::sleep(duration))
-            .build_async()
+    /// Builds the transport and the manager, with tokio hooks ([`with_tokio`]).
+    fn build_manager(
+        self,
+        config: ClientConfig,
+        cache_policy: CachePolicy,
+        retry_policy: RetryPolicy,
+    ) -> Self::Manager {
+        let builder = TokenManagerBuilder::new(self.build(), config)
+            .cache_policy(cache_policy)
+            .retry_policy(retry_policy);
+        with_tokio(builder).build_async()
     }
 }

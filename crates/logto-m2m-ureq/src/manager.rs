@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use logto_m2m::{
     AppSecret, BlockingTokenManager, CachePolicy, ClientConfig, ConfigError, EnvError, RetryPolicy,
-    TokenManagerBuilder, config_from_env,
+    TokenManagerBuilder, TransportBuilder, TransportManagerBuilder,
 };
 
 use crate::{UreqTransport, UreqTransportBuilder};
@@ -75,8 +75,7 @@ pub fn token_manager_builder(
     app_id: impl Into<String>,
     app_secret: impl Into<AppSecret>,
 ) -> Result<UreqManagerBuilder, ConfigError> {
-    let config = ClientConfig::builder(endpoint, app_id, app_secret).build()?;
-    Ok(UreqManagerBuilder::new(config))
+    UreqManagerBuilder::from_credentials(endpoint, app_id, app_secret)
 }
 
 /// As [`token_manager_builder`], configured from the environment (every variable is listed at
@@ -86,79 +85,42 @@ pub fn token_manager_builder(
 ///
 /// An [`EnvError`] naming the variable that is missing or malformed.
 pub fn token_manager_builder_from_env() -> Result<UreqManagerBuilder, EnvError> {
-    Ok(UreqManagerBuilder::new(config_from_env()?))
+    UreqManagerBuilder::from_env()
 }
 
-/// Builds a [`BlockingTokenManager`] on a [`UreqTransport`]: the transport's settings and the
-/// manager's policies in one chain. Start from [`token_manager_builder`],
-/// [`token_manager_builder_from_env`] or [`UreqManagerBuilder::new`].
-#[derive(Debug)]
-#[must_use = "call build() to get the manager"]
-pub struct UreqManagerBuilder {
-    config: ClientConfig,
-    transport: UreqTransportBuilder,
-    cache_policy: CachePolicy,
-    retry_policy: RetryPolicy,
-}
+/// Builds an [`BlockingTokenManager`] on a [`UreqTransport`]: the transport's settings and the
+/// manager's policies in one chain ([`TransportManagerBuilder`], whose methods it has). Start from
+/// [`token_manager_builder`], [`token_manager_builder_from_env`] or `UreqManagerBuilder::new(config)`.
+pub type UreqManagerBuilder = TransportManagerBuilder<UreqTransportBuilder>;
 
-impl UreqManagerBuilder {
-    /// Starts with `config`, a transport that follows its plain-`http` choice, and the defaults.
-    pub fn new(config: ClientConfig) -> Self {
-        let transport = UreqTransport::builder().allow_insecure_http(config.allows_insecure_http());
-        Self {
-            config,
-            transport,
-            cache_policy: CachePolicy::default(),
-            retry_policy: RetryPolicy::default(),
-        }
+impl TransportBuilder for UreqTransportBuilder {
+    type Manager = BlockingTokenManager<UreqTransport>;
+
+    fn for_config(config: &ClientConfig) -> Self {
+        UreqTransport::builder().allow_insecure_http(config.allows_insecure_http())
     }
 
-    /// How long connecting (DNS, TCP and TLS) may take. Default: 10 s.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.transport = self.transport.connect_timeout(timeout);
-        self
+    fn connect_timeout(self, timeout: Duration) -> Self {
+        Self::connect_timeout(self, timeout)
     }
 
-    /// How long one exchange with the token endpoint may take, from the DNS lookup to the last
-    /// body byte. Default: 10 s.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.transport = self.transport.timeout(timeout);
-        self
+    fn timeout(self, timeout: Duration) -> Self {
+        Self::timeout(self, timeout)
     }
 
-    /// The largest answer accepted from the token endpoint, in bytes. Default: 64 KiB.
-    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
-        self.transport = self.transport.max_response_bytes(bytes);
-        self
+    fn max_response_bytes(self, bytes: usize) -> Self {
+        Self::max_response_bytes(self, bytes)
     }
 
-    /// Any other setting of the transport: `|transport| transport.some_setting(..)`.
-    pub fn configure_transport(
-        mut self,
-        configure: impl FnOnce(UreqTransportBuilder) -> UreqTransportBuilder,
-    ) -> Self {
-        self.transport = configure(self.transport);
-        self
-    }
-
-    /// How long one call keeps trying ([`RetryPolicy`]). Default: 3 attempts within 30 s.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry_policy = policy;
-        self
-    }
-
-    /// The state machine's policy: margins, refresh point, backoff, key bound ([`CachePolicy`]).
-    pub fn cache_policy(mut self, policy: CachePolicy) -> Self {
-        self.cache_policy = policy;
-        self
-    }
-
-    /// Builds the transport and the manager.
-    #[must_use]
-    pub fn build(self) -> BlockingTokenManager<UreqTransport> {
-        TokenManagerBuilder::new(self.transport.build(), self.config)
-            .cache_policy(self.cache_policy)
-            .retry_policy(self.retry_policy)
+    fn build_manager(
+        self,
+        config: ClientConfig,
+        cache_policy: CachePolicy,
+        retry_policy: RetryPolicy,
+    ) -> Self::Manager {
+        TokenManagerBuilder::new(self.build(), config)
+            .cache_policy(cache_policy)
+            .retry_policy(retry_policy)
             .build_blocking()
     }
 }

@@ -131,12 +131,13 @@ impl Core {
         }
     }
 
-    #[cfg(feature = "async")]
     /// How long one fetch, or a wait for another caller's, may take.
+    #[cfg(feature = "async")]
     pub(crate) fn fetch_timeout(&self) -> std::time::Duration {
         self.lock().policy().timeout()
     }
 
+    #[cfg(feature = "async")]
     pub(crate) fn cancel(&self, ticket: Ticket) {
         self.lock().cancel(ticket);
     }

@@ -17,7 +17,10 @@ mod provider;
 mod retry;
 mod source;
 mod sync;
+#[cfg(feature = "tokio")]
+mod tokio_hooks;
 pub mod transport;
+mod transport_manager_builder;
 pub mod transport_rules;
 mod url_policy;
 
@@ -43,5 +46,8 @@ pub use logto_m2m_proto::{
 pub use provider::{BlockingTokenProvider, TokenProvider};
 pub use retry::RetryPolicy;
 pub use source::TokenSource;
+#[cfg(feature = "tokio")]
+pub use tokio_hooks::with_tokio;
 pub use transport::{BlockingTransport, IntoTransportError, Transport};
+pub use transport_manager_builder::{TransportBuilder, TransportManagerBuilder};
 pub use url_policy::{UrlRefusal, check_url};
