@@ -1,0 +1,102 @@
+//! The command line: every subcommand and flag, as clap parses them.
+//!
+//! The doc comments here are the `--help` text, read in a terminal: variable names stay bare.
+#![allow(clippy::doc_markdown)]
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Get Logto machine-to-machine tokens, inspect them, and see the whole client-credentials flow
+/// run against an in-process Logto-compatible server.
+///
+/// Configuration comes from the environment (LOGTO_ENDPOINT, LOGTO_APP_ID, LOGTO_APP_SECRET,
+/// LOGTO_RESOURCE, LOGTO_SCOPES, LOGTO_ORGANIZATION_ID, LOGTO_AUTH_METHOD,
+/// LOGTO_ALLOW_INSECURE_HTTP); flags override it. The app secret is never taken from the command
+/// line: set LOGTO_APP_SECRET, or pass --secret-file or --secret-stdin.
+#[derive(Debug, Parser)]
+#[command(
+    name = "logto-m2m",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub(crate) struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Get an access token and print it (or its header value, or what is known about it).
+    Token(TokenArgs),
+    /// Print a shell completion script (e.g. `logto-m2m completions bash > ~/.bash_completion.d/logto-m2m`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    // The `api` subcommand (calls to Logto's Management API with a cached token) goes here, as
+    // `Api(ApiArgs)` with a `Connection` flattened in, run by an `api` module beside `token`.
+}
+
+/// Where Logto is and who the app is: flags over the `LOGTO_*` variables.
+#[derive(Debug, Args)]
+pub(crate) struct Connection {
+    /// Logto's base URL, e.g. https://your-tenant.logto.app [default: $LOGTO_ENDPOINT]
+    #[arg(long, value_name = "URL")]
+    pub(crate) endpoint: Option<String>,
+    /// The machine-to-machine app's id [default: $LOGTO_APP_ID]
+    #[arg(long, value_name = "ID")]
+    pub(crate) app_id: Option<String>,
+    /// Read the app secret from this file (its first line) instead of $LOGTO_APP_SECRET
+    #[arg(long, value_name = "PATH", conflicts_with = "secret_stdin")]
+    pub(crate) secret_file: Option<PathBuf>,
+    /// Read the app secret from standard input (its first line) instead of $LOGTO_APP_SECRET
+    #[arg(long)]
+    pub(crate) secret_stdin: bool,
+}
+
+/// What token to ask for: flags instead of `LOGTO_RESOURCE`, `LOGTO_ORGANIZATION_ID` and
+/// `LOGTO_SCOPES`.
+#[derive(Debug, Args)]
+pub(crate) struct Target {
+    /// The API resource indicator [default: $LOGTO_RESOURCE]
+    #[arg(long, value_name = "URI", conflicts_with = "management_api")]
+    pub(crate) resource: Option<String>,
+    /// A token for Logto's Management API (Logto Cloud or self-hosted, told from the endpoint)
+    #[arg(long, conflicts_with = "organization")]
+    pub(crate) management_api: bool,
+    /// The organization id (with --resource: an organization-level API resource) [default: $LOGTO_ORGANIZATION_ID]
+    #[arg(long, value_name = "ID")]
+    pub(crate) organization: Option<String>,
+    /// A scope to ask for; repeat for more [default: $LOGTO_SCOPES, separated by spaces]
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub(crate) scopes: Vec<String>,
+}
+
+/// `logto-m2m token`.
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    #[command(flatten)]
+    pub(crate) connection: Connection,
+    #[command(flatten)]
+    pub(crate) target: Target,
+    /// What to print on standard output
+    #[arg(long, value_enum, default_value_t = TokenFormat::Token)]
+    pub(crate) format: TokenFormat,
+}
+
+/// What `logto-m2m token` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TokenFormat {
+    /// The access token alone
+    Token,
+    /// The `Authorization` header's value: `Bearer <token>`
+    Header,
+    /// What is known about the token, as JSON, without the token itself
+    Json,
+    /// The same JSON with the token, as `access_token`
+    JsonWithToken,
+}
