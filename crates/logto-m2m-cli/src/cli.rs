@@ -32,6 +32,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Get an access token and print it (or its header value, or what is known about it).
     Token(TokenArgs),
+    /// Decode an access token and print its header and claims (not verified unless --verify).
+    Inspect(InspectArgs),
     /// Print a shell completion script (e.g. `logto-m2m completions bash > ~/.bash_completion.d/logto-m2m`).
     Completions {
         /// The shell.
@@ -99,4 +101,12 @@ pub(crate) enum TokenFormat {
     Json,
     /// The same JSON with the token, as `access_token`
     JsonWithToken,
+}
+
+/// `logto-m2m inspect`.
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// The access token (a `Bearer ` prefix is ignored); `-` or nothing reads standard input
+    #[arg(value_name = "TOKEN")]
+    pub(crate) token: Option<String>,
 }

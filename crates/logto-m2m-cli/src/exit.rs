@@ -18,6 +18,8 @@ pub(crate) enum Exit {
     RequestRejected = 4,
     /// Logto could not be reached, failed, or asked to slow down: trying again later may work.
     Unavailable = 5,
+    /// The token given to `inspect` is not a JWT.
+    TokenMalformed = 8,
 }
 
 /// A failure, said in one sentence that never holds a secret or a token.

@@ -5,6 +5,7 @@
 mod cli;
 mod describe;
 mod exit;
+mod inspect;
 mod settings;
 mod times;
 mod token;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Token(args) => token::run(args),
+        Command::Inspect(args) => inspect::run(args),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "logto-m2m", &mut script);

@@ -33,6 +33,11 @@ pub(crate) fn wall_time(at: Instant) -> SystemTime {
     }
 }
 
+/// The wall-clock time of a JWT `NumericDate` (seconds since the Unix epoch).
+pub(crate) fn from_unix(seconds: u64) -> Option<SystemTime> {
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
