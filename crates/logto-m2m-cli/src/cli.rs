@@ -34,6 +34,8 @@ pub(crate) enum Command {
     Token(TokenArgs),
     /// Decode an access token and print its header and claims (not verified unless --verify).
     Inspect(InspectArgs),
+    /// Run the whole flow against an in-process test server and say what happens at each step.
+    Demo,
     /// Print a shell completion script (e.g. `logto-m2m completions bash > ~/.bash_completion.d/logto-m2m`).
     Completions {
         /// The shell.

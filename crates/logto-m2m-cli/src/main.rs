@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod cli;
+mod demo;
 mod describe;
 mod exit;
 mod inspect;
@@ -33,6 +34,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Token(args) => token::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Demo => demo::run(),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "logto-m2m", &mut script);
