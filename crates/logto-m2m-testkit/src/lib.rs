@@ -74,8 +74,22 @@ impl TestServer {
     ///
     /// Binding the port, or creating the runtime or thread, failed.
     pub fn start_with_key(config: Config, key: TestKey) -> io::Result<Self> {
+        Self::start_listening(config, key, 0)
+    }
+
+    /// As [`TestServer::start`], on `127.0.0.1:port` (`0`: an ephemeral port), for a server that
+    /// other programs are told where to find.
+    ///
+    /// # Errors
+    ///
+    /// As [`TestServer::start`]; binding fails when the port is taken.
+    pub fn start_on_port(config: Config, port: u16) -> io::Result<Self> {
+        Self::start_listening(config, TestKey::generate(KeyKind::Es384)?, port)
+    }
+
+    fn start_listening(config: Config, key: TestKey, port: u16) -> io::Result<Self> {
         let keys = jwt::Keys::with(key);
-        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let endpoint = format!("http://{addr}");
