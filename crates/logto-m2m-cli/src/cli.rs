@@ -36,6 +36,12 @@ pub(crate) enum Command {
     Inspect(InspectArgs),
     /// Run the whole flow against an in-process test server and say what happens at each step.
     Demo,
+    /// The Logto-compatible test server, for other programs' tests.
+    Testkit {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: TestkitCommand,
+    },
     /// Print a shell completion script (e.g. `logto-m2m completions bash > ~/.bash_completion.d/logto-m2m`).
     Completions {
         /// The shell.
@@ -111,4 +117,22 @@ pub(crate) struct InspectArgs {
     /// The access token (a `Bearer ` prefix is ignored); `-` or nothing reads standard input
     #[arg(value_name = "TOKEN")]
     pub(crate) token: Option<String>,
+}
+
+/// `logto-m2m testkit ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TestkitCommand {
+    /// Serve the test server on 127.0.0.1 until Ctrl-C, and print how to reach it.
+    Serve(ServeArgs),
+}
+
+/// `logto-m2m testkit serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The port to listen on (0: any free port)
+    #[arg(long, default_value_t = 0)]
+    pub(crate) port: u16,
+    /// The lifetime of the example API's tokens, in seconds (Logto's default: 1800)
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) token_ttl: Option<u64>,
 }

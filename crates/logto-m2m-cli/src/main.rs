@@ -7,6 +7,7 @@ mod demo;
 mod describe;
 mod exit;
 mod inspect;
+mod serve;
 mod settings;
 mod times;
 mod token;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, TestkitCommand};
 use crate::exit::{CliError, output_failed};
 
 fn main() -> ExitCode {
@@ -35,6 +36,9 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Token(args) => token::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Demo => demo::run(),
+        Command::Testkit {
+            command: TestkitCommand::Serve(args),
+        } => serve::run(args),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "logto-m2m", &mut script);

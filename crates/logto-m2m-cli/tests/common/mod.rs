@@ -50,6 +50,8 @@ pub fn bare() -> Command {
     for var in VARS {
         command.env_remove(var);
     }
+    // The help text wraps at this width whatever the terminal running the tests.
+    command.env("COLUMNS", "100");
     command.timeout(std::time::Duration::from_secs(60));
     command
 }
