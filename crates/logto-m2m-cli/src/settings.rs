@@ -186,3 +186,54 @@ pub(crate) fn env_error(error: &EnvError) -> CliError {
 pub(crate) fn config_error(error: &ConfigError) -> CliError {
     CliError::usage(format!("{error}: correct it and run again"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(endpoint: &str) -> ClientConfig {
+        ClientConfig::builder(endpoint, "app", "secret")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_management_api_is_told_from_the_endpoint() {
+        let cloud = management_api_params(&config("https://my-tenant.logto.app")).unwrap();
+        assert_eq!(
+            cloud.resource_indicator(),
+            Some("https://my-tenant.logto.app/api")
+        );
+        assert_eq!(cloud.requested_scopes().to_wire(), "all");
+        for self_hosted in ["https://auth.example.com", "http://127.0.0.1:3001"] {
+            let params = management_api_params(&config(self_hosted)).unwrap();
+            assert_eq!(
+                params.resource_indicator(),
+                Some("https://default.logto.app/api")
+            );
+        }
+    }
+
+    #[test]
+    fn a_secret_is_the_first_line_trimmed_and_never_empty_or_huge() {
+        assert_eq!(
+            *read_secret(&b"  s3cret \r\nsecond line"[..], "input").unwrap(),
+            "s3cret"
+        );
+        let empty = read_secret(&b"\n"[..], "input").unwrap_err();
+        assert!(empty.to_string().starts_with("input holds no app secret"));
+        let huge = vec![b'x'; 64 * 1024 + 1];
+        assert!(
+            read_secret(&huge[..], "input")
+                .unwrap_err()
+                .to_string()
+                .contains("longer than")
+        );
+        assert!(
+            read_secret(&b"\xff\xfe"[..], "input")
+                .unwrap_err()
+                .to_string()
+                .contains("not UTF-8")
+        );
+    }
+}

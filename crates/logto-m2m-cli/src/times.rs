@@ -1,7 +1,7 @@
 //! Times and durations as people read them: RFC 3339 instants, `29m 57s` lifetimes, `in 29m 57s`
 //! and `3s ago`.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 /// `at` in RFC 3339, to the second, in UTC.
 pub(crate) fn rfc3339(at: SystemTime) -> String {
@@ -20,16 +20,6 @@ pub(crate) fn relative(at: SystemTime, now: SystemTime) -> String {
         Ok(_) => "now".to_owned(),
         Err(past) if past.duration().as_secs() > 0 => format!("{} ago", duration(past.duration())),
         Err(_) => "now".to_owned(),
-    }
-}
-
-/// The wall-clock time of `at`, an instant of this process's monotonic clock.
-pub(crate) fn wall_time(at: Instant) -> SystemTime {
-    let (now, wall_now) = (Instant::now(), SystemTime::now());
-    if at >= now {
-        wall_now + (at - now)
-    } else {
-        wall_now - (now - at)
     }
 }
 

@@ -67,7 +67,7 @@ fn render(token: &Token, target: &str, format: TokenFormat) -> Zeroizing<String>
 
 /// What is known about the token, without the token.
 fn facts(token: &Token, target: &str) -> Value {
-    let expires_at = times::wall_time(token.expires_at());
+    let expires_at = token.expires_at_wall();
     json!({
         "token_type": describe::token_type(token.token_type()),
         "for": target,
@@ -81,7 +81,7 @@ fn facts(token: &Token, target: &str) -> Value {
 
 /// One line for a person at a terminal: lifetime, scopes not granted, warnings.
 fn summary(token: &Token, target: &str) -> String {
-    let expires_at = times::wall_time(token.expires_at());
+    let expires_at = token.expires_at_wall();
     let mut line = format!(
         "logto-m2m: {} token for {target}, lifetime {}, expires {} ({})",
         describe::token_type(token.token_type()),
@@ -99,4 +99,81 @@ fn summary(token: &Token, target: &str) -> String {
         line.push_str(&format!("; warning: {}", describe::warning(warning)));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Instant, SystemTime};
+
+    use logto_m2m::proto::http::Response;
+    use logto_m2m::{ClientConfig, TokenParams, TokenRequest};
+
+    use super::*;
+
+    const TOKEN: &str = "canary.token.value";
+
+    fn token(body: &str) -> Token {
+        let config = ClientConfig::builder("https://t.logto.app", "app", "secret")
+            .build()
+            .unwrap();
+        let params = TokenParams::for_resource("https://api.example.com").scopes(["a", "b"]);
+        let request = TokenRequest::new(&config, params).unwrap();
+        let response = Response::builder()
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .unwrap();
+        request
+            .parse_response(&response, Instant::now(), SystemTime::now())
+            .unwrap()
+    }
+
+    #[test]
+    fn each_format_prints_the_token_only_where_it_says_so() {
+        let token = token(&format!(
+            r#"{{"access_token":"{TOKEN}","token_type":"Bearer","expires_in":"60","scope":"a"}}"#
+        ));
+        let target = "https://api.example.com";
+        assert_eq!(
+            *render(&token, target, TokenFormat::Token),
+            format!("{TOKEN}\n")
+        );
+        assert_eq!(
+            *render(&token, target, TokenFormat::Header),
+            format!("Bearer {TOKEN}\n")
+        );
+        let json = render(&token, target, TokenFormat::Json);
+        assert!(!json.contains(TOKEN));
+        let value: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["not_granted_scopes"], json!(["b"]));
+        assert_eq!(
+            value["warnings"],
+            json!(["expires_in came as a string, not a number"])
+        );
+        let with_token: Value =
+            serde_json::from_str(&render(&token, target, TokenFormat::JsonWithToken)).unwrap();
+        assert_eq!(with_token["access_token"], TOKEN);
+    }
+
+    #[test]
+    fn the_terminal_summary_says_lifetime_scopes_not_granted_and_warnings_but_not_the_token() {
+        let token = token(&format!(
+            r#"{{"access_token":"{TOKEN}","expires_in":3600,"scope":"a"}}"#
+        ));
+        let line = summary(&token, "https://api.example.com");
+        assert!(
+            line.starts_with(
+                "logto-m2m: Bearer token for https://api.example.com, lifetime 1h, expires "
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains("(in 59m 59s)") || line.contains("(in 1h)"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("; not granted: b; warning: no token_type: Bearer was assumed"),
+            "{line}"
+        );
+        assert!(!line.contains(TOKEN));
+    }
 }

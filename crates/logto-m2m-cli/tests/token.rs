@@ -322,3 +322,56 @@ fn completions_are_printed_for_each_shell() {
         );
     }
 }
+
+#[test]
+fn a_canary_token_shows_only_in_the_formats_that_print_it() {
+    let canary_token = "canary-token-3c7a1e";
+    let logto = canary_server();
+    let answer = serde_json::json!({
+        "access_token": canary_token, "token_type": "Bearer", "expires_in": 3600, "scope": "read:items"
+    });
+    for (format, shown) in [
+        ("token", true),
+        ("header", true),
+        ("json", false),
+        ("json-with-token", true),
+    ] {
+        logto.inject(
+            Fault::json(logto_m2m_testkit::http::StatusCode::OK, &answer),
+            1,
+        );
+        let out = logto_m2m(&logto)
+            .args([
+                "token",
+                "--resource",
+                defaults::RESOURCE,
+                "--format",
+                format,
+            ])
+            .assert()
+            .success();
+        let stdout = text(&out.get_output().stdout);
+        assert_eq!(stdout.contains(canary_token), shown, "{format}: {stdout}");
+        assert!(out.get_output().stderr.is_empty(), "{format}");
+    }
+}
+
+#[test]
+fn an_error_answer_quoting_the_secret_is_not_repeated() {
+    let logto = canary_server();
+    let answer = serde_json::json!({
+        "error": "invalid_request",
+        "error_description": format!("client_secret {CANARY_SECRET} is malformed"),
+    });
+    logto.inject(
+        Fault::json(logto_m2m_testkit::http::StatusCode::BAD_REQUEST, &answer),
+        1,
+    );
+    let out = logto_m2m(&logto)
+        .args(["token", "--resource", defaults::RESOURCE])
+        .assert()
+        .code(4);
+    let stderr = text(&out.get_output().stderr);
+    assert!(!stderr.contains(CANARY_SECRET), "{stderr}");
+    assert!(stderr.contains("invalid_request"), "{stderr}");
+}
