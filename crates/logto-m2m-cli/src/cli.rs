@@ -1,7 +1,7 @@
 //! The command line: every subcommand and flag, as clap parses them.
 //!
 //! The doc comments here are the `--help` text, read in a terminal: variable names stay bare.
-#![allow(clippy::doc_markdown)]
+#![allow(clippy::doc_markdown, rustdoc::bare_urls)]
 
 use std::path::PathBuf;
 

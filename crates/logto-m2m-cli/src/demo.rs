@@ -81,7 +81,7 @@ struct Demo<W> {
 }
 
 /// The demo's tenant: the testkit's default one, plus an API whose tokens live a few seconds.
-fn tenant() -> Config {
+fn tenant() -> Result<Config, CliError> {
     let default = Config::logto_default();
     let mut builder = Config::builder()
         .resource(
@@ -97,12 +97,14 @@ fn tenant() -> Config {
         let app: App = app.clone().grant(SHORT_LIVED, ["read:reports"]);
         builder = builder.app(app);
     }
-    builder.build().unwrap_or(default)
+    builder
+        .build()
+        .map_err(|error| CliError::failure(format!("the demo's tenant was refused: {error}")))
 }
 
 impl<W: Write> Demo<W> {
     fn start(out: W) -> Result<Self, CliError> {
-        let logto = TestServer::start(tenant()).map_err(|error| {
+        let logto = TestServer::start(tenant()?).map_err(|error| {
             CliError::failure(format!(
                 "could not start the test server on 127.0.0.1: {error}"
             ))

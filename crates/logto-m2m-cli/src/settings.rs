@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use logto_m2m::{
@@ -120,12 +120,12 @@ fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, CliError> {
     read_secret(file, &format!("the secret file {}", path.display()))
 }
 
-/// The first line of `source`, at most [`MAX_SECRET_BYTES`] long, in a buffer zeroized on drop.
+/// The first line of `source` (read up to its newline, so that a person typing it at a terminal
+/// ends with Enter), at most [`MAX_SECRET_BYTES`] long, in a buffer zeroized on drop.
 fn read_secret(source: impl Read, what: &str) -> Result<Zeroizing<String>, CliError> {
     let mut bytes = Zeroizing::new(Vec::new());
-    source
-        .take(MAX_SECRET_BYTES + 1)
-        .read_to_end(&mut bytes)
+    BufReader::new(source.take(MAX_SECRET_BYTES + 1))
+        .read_until(b'\n', &mut bytes)
         .map_err(|error| {
             CliError::usage(format!(
                 "could not read the app secret from {what}: {error}"
@@ -141,7 +141,7 @@ fn read_secret(source: impl Read, what: &str) -> Result<Zeroizing<String>, CliEr
             "{what} is not UTF-8 text: it should hold the app secret alone"
         )));
     };
-    let secret = text.lines().next().unwrap_or_default().trim();
+    let secret = text.trim();
     if secret.is_empty() {
         return Err(CliError::usage(format!(
             "{what} holds no app secret: put the secret of the machine-to-machine app on its first line"
