@@ -32,7 +32,7 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Get an access token and print it (or its header value, or what is known about it).
     Token(TokenArgs),
-    /// Decode an access token and print its header and claims (not verified unless --verify).
+    /// Decode an access token and print its header and claims, without verifying it.
     Inspect(InspectArgs),
     /// Run the whole flow against an in-process test server and say what happens at each step.
     Demo,
