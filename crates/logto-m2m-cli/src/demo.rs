@@ -155,7 +155,10 @@ impl<W: Write> Demo<W> {
         let log = self.logto.requests();
         let tokens: Vec<_> = log.iter().filter(|r| r.is_token_request()).collect();
         let faulted = tokens.iter().filter(|r| r.fault().is_some()).count();
-        (tokens.len() - self.seen.0, faulted - self.seen.1)
+        (
+            tokens.len().saturating_sub(self.seen.0),
+            faulted.saturating_sub(self.seen.1),
+        )
     }
 
     fn end_step(&mut self, step: &'static str, tokens_served: usize) -> (usize, usize) {
