@@ -32,7 +32,7 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Get an access token and print it (or its header value, or what is known about it).
     Token(TokenArgs),
-    /// Decode an access token and print its header and claims, without verifying it.
+    /// Decode an access token and print its header and claims (verified only with --verify).
     Inspect(InspectArgs),
     /// Run the whole flow against an in-process test server and say what happens at each step.
     Demo,
@@ -117,6 +117,19 @@ pub(crate) struct InspectArgs {
     /// The access token (a `Bearer ` prefix is ignored); `-` or nothing reads standard input
     #[arg(value_name = "TOKEN")]
     pub(crate) token: Option<String>,
+    /// Verify it as an API protected by Logto does: the signature by the key set of Logto's
+    /// endpoint, the issuer, the audience and the times
+    #[arg(long)]
+    pub(crate) verify: bool,
+    /// With --verify: Logto's base URL, whose keys must have signed the token [default: $LOGTO_ENDPOINT]
+    #[arg(long, value_name = "URL", requires = "verify")]
+    pub(crate) endpoint: Option<String>,
+    /// With --verify: the API resource the token must be for [default: $LOGTO_RESOURCE, else the token's own audience]
+    #[arg(long, value_name = "URI", requires = "verify")]
+    pub(crate) resource: Option<String>,
+    /// With --verify: the organization the token must be for [default: $LOGTO_ORGANIZATION_ID]
+    #[arg(long, value_name = "ID", requires = "verify")]
+    pub(crate) organization: Option<String>,
 }
 
 /// `logto-m2m testkit ...`.

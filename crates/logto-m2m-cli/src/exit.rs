@@ -20,6 +20,8 @@ pub(crate) enum Exit {
     Unavailable = 5,
     /// The token given to `inspect` is not a JWT.
     TokenMalformed = 8,
+    /// The token given to `inspect --verify` does not verify.
+    TokenRefused = 9,
 }
 
 /// A failure, said in one sentence that never holds a secret or a token.

@@ -11,6 +11,7 @@ mod serve;
 mod settings;
 mod times;
 mod token;
+mod verification;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -159,3 +159,149 @@ fn what_is_not_a_jwt_exits_8_without_quoting_it() {
         assert!(out.get_output().stdout.is_empty());
     }
 }
+
+#[test]
+fn verify_checks_the_signature_issuer_audience_and_times_against_the_endpoint() {
+    let logto = canary_server();
+    let token = token(
+        &logto,
+        &["--resource", defaults::RESOURCE, "--scope", "read:items"],
+    );
+    let verify = |args: &[&str]| {
+        let mut command = bare();
+        command
+            .env("LOGTO_ENDPOINT", logto.endpoint())
+            .args(["inspect", "--verify", &token])
+            .args(args);
+        command.assert()
+    };
+
+    let out = verify(&[]).success();
+    let stdout = text(&out.get_output().stdout);
+    let first = stdout.lines().next().expect("a first line");
+    assert_eq!(
+        first,
+        format!(
+            "verified against {}: the signature (ES384, key {}) by its key set, the issuer, the \
+             audience {} (the token's own; pass --resource to require yours), and the times",
+            logto.endpoint(),
+            logto.kid(),
+            defaults::RESOURCE
+        )
+    );
+    assert!(
+        stdout.contains("  scope            read:items\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("not verified"), "{stdout}");
+
+    let out = verify(&["--resource", defaults::RESOURCE]).success();
+    let first = text(&out.get_output().stdout);
+    assert!(
+        first.contains("audience https://api.example.com, and the times"),
+        "{first}"
+    );
+
+    let out = verify(&["--resource", "https://other.example.com"]).code(9);
+    let stderr = text(&out.get_output().stderr);
+    assert_eq!(
+        stderr,
+        "error: the token does not verify: the token is for another audience\n"
+    );
+    assert!(out.get_output().stdout.is_empty());
+}
+
+#[test]
+fn verify_refuses_a_token_signed_elsewhere_or_tampered_with_and_never_quotes_it() {
+    let logto = canary_server();
+    let elsewhere = canary_server();
+    let foreign = token(&elsewhere, &["--resource", defaults::RESOURCE]);
+    let out = bare()
+        .args([
+            "inspect",
+            "--verify",
+            "--endpoint",
+            logto.endpoint(),
+            &foreign,
+        ])
+        .assert()
+        .code(9);
+    let stderr = text(&out.get_output().stderr);
+    assert!(
+        stderr.starts_with("error: the token does not verify: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&foreign));
+
+    // The same claims with one more scope, under the original signature.
+    let genuine = token(
+        &logto,
+        &["--resource", defaults::RESOURCE, "--scope", "read:items"],
+    );
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let mut claims = common::claims(&genuine);
+    claims["scope"] = "read:items write:items".into();
+    let tampered = {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&claims).expect("JSON"));
+        format!("{}.{encoded}.{}", parts[0], parts[2])
+    };
+    let out = bare()
+        .env("LOGTO_ENDPOINT", logto.endpoint())
+        .args(["inspect", "--verify", &tampered])
+        .assert()
+        .code(9);
+    assert_eq!(
+        text(&out.get_output().stderr),
+        "error: the token does not verify: the token's signature is invalid\n"
+    );
+}
+
+#[test]
+fn verify_checks_the_organization_and_needs_an_endpoint_that_answers() {
+    let logto = canary_server();
+    let token = token(
+        &logto,
+        &[
+            "--organization",
+            defaults::ORGANIZATION,
+            "--scope",
+            defaults::ORGANIZATION_SCOPE,
+        ],
+    );
+    bare()
+        .args(["inspect", "--verify", "--endpoint", logto.endpoint()])
+        .args(["--organization", defaults::ORGANIZATION, &token])
+        .assert()
+        .success();
+    bare()
+        .args(["inspect", "--verify", "--endpoint", logto.endpoint()])
+        .args(["--organization", defaults::UNKNOWN_ORGANIZATION, &token])
+        .assert()
+        .code(9);
+
+    let out = bare()
+        .args(["inspect", "--verify", &token])
+        .assert()
+        .code(2);
+    assert!(text(&out.get_output().stderr).contains("set LOGTO_ENDPOINT, or pass --endpoint"));
+    bare()
+        .args(["inspect", "--endpoint", logto.endpoint(), &token])
+        .assert()
+        .code(2);
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let endpoint = format!("http://{}", closed.local_addr().expect("its address"));
+    drop(closed);
+    let out = bare()
+        .args(["inspect", "--verify", "--endpoint", &endpoint, &token])
+        .assert()
+        .code(5);
+    let stderr = text(&out.get_output().stderr);
+    assert!(
+        stderr.starts_with("error: could not verify the token: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&token));
+}
