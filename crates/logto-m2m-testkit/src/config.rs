@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::management_data::ManagementData;
+
 /// The values of [`Config::logto_default`], for tests that use the default server.
 pub mod defaults {
     /// The machine-to-machine application's id.
@@ -220,6 +222,7 @@ pub struct Config {
     pub(crate) resources: Vec<ApiResource>,
     pub(crate) default_resource: Option<String>,
     pub(crate) organizations: Vec<String>,
+    pub(crate) management: ManagementData,
 }
 
 impl Config {
@@ -239,7 +242,8 @@ impl Config {
     /// - organization `org-1`, with which the application is associated: organization scope
     ///   `org:read` and, through its organization roles, `read:items` on the example resource;
     ///   `org-x` is unknown;
-    /// - no default resource.
+    /// - no default resource;
+    /// - the Management API data of [`ManagementData::sample`].
     #[must_use]
     pub fn logto_default() -> Self {
         Self {
@@ -261,6 +265,7 @@ impl Config {
             ],
             default_resource: None,
             organizations: vec![defaults::ORGANIZATION.to_owned()],
+            management: ManagementData::sample(),
         }
     }
 
@@ -280,6 +285,24 @@ impl Config {
     #[must_use]
     pub fn default_resource(&self) -> Option<&str> {
         self.default_resource.as_deref()
+    }
+
+    /// The applications and users the Management API routes start with.
+    #[must_use]
+    pub fn management_data(&self) -> &ManagementData {
+        &self.management
+    }
+
+    /// The indicators of the configured Management API resources (`https://{tenant}.logto.app/api`).
+    pub(crate) fn management_api_indicators(&self) -> impl Iterator<Item = &str> {
+        self.resources
+            .iter()
+            .map(|r| r.indicator.as_str())
+            .filter(|i| {
+                i.strip_prefix("https://")
+                    .and_then(|rest| rest.strip_suffix(".logto.app/api"))
+                    .is_some_and(|tenant| !tenant.is_empty() && !tenant.contains(['/', '.']))
+            })
     }
 
     pub(crate) fn app(&self, id: &str) -> Option<&App> {
@@ -305,6 +328,7 @@ impl Default for ConfigBuilder {
                 resources: Vec::new(),
                 default_resource: None,
                 organizations: Vec::new(),
+                management: ManagementData::empty(),
             },
         }
     }
@@ -336,6 +360,13 @@ impl ConfigBuilder {
     #[must_use]
     pub fn organization(mut self, id: impl Into<String>) -> Self {
         self.config.organizations.push(id.into());
+        self
+    }
+
+    /// Sets the applications and users the Management API routes serve (none by default).
+    #[must_use]
+    pub fn management_data(mut self, data: ManagementData) -> Self {
+        self.config.management = data;
         self
     }
 

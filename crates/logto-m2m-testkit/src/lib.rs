@@ -7,10 +7,13 @@ pub use http;
 mod config;
 mod fault;
 mod jwt;
+mod management_api;
+mod management_data;
 mod oidc;
 mod record;
 mod server;
 mod transport;
+mod verify;
 
 use std::fmt;
 use std::io;
@@ -26,8 +29,10 @@ pub use crate::config::{
 };
 pub use crate::fault::{CannedResponse, Fault, RetryAfter};
 pub use crate::jwt::{KeyKind, TestKey};
+pub use crate::management_data::{ManagementData, UserJson};
 pub use crate::record::RecordedRequest;
 use crate::server::{Rule, Shared};
+pub use crate::verify::{AccessTokenClaims, TokenRejected};
 
 /// The largest request body the server reads, in bytes; a larger one gets `413`.
 pub const MAX_REQUEST_BODY: usize = server::MAX_BODY;
@@ -93,7 +98,9 @@ impl TestServer {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let endpoint = format!("http://{addr}");
+        let management = Mutex::new(config.management.clone());
         let shared = Arc::new(Shared {
+            management,
             config,
             keys: RwLock::new(keys),
             issuer: format!("{endpoint}/oidc"),
@@ -314,9 +321,48 @@ impl TestServer {
         });
     }
 
+    /// Answers the next `times` Management API requests (under `/api/`) with `fault`. Only
+    /// [`Fault::Respond`], [`Fault::Delay`] and [`Fault::DelayThen`] apply there; any other fault
+    /// gives the normal answer. A faulted request is still logged.
+    pub fn inject_api(&self, fault: Fault, times: usize) {
+        if times > 0 {
+            self.shared.state().api_queued.push_back((fault, times));
+        }
+    }
+
+    /// Verifies an access token this server issued, as an API protected by Logto does: its
+    /// signature against the served key set ([`TestServer::jwks_json`]: ES384, ES256 or RS256,
+    /// the signing key and, after a rotation, the previous one), `iss` the
+    /// [`TestServer::issuer`], `aud` exactly `audience`, and `exp` still ahead. Returns its
+    /// claims; check the scopes with [`AccessTokenClaims::has_scope`]. For the fake APIs of your
+    /// tests.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenRejected`] says which check failed.
+    pub fn verify_token(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<AccessTokenClaims, TokenRejected> {
+        self.shared.verify_token(token, audience)
+    }
+
+    /// The Management API's user `id` as it is now (after `PATCH` requests), if it exists.
+    #[must_use]
+    pub fn user(&self, id: &str) -> Option<serde_json::Value> {
+        self.shared
+            .management()
+            .users
+            .iter()
+            .find(|u| u.get("id").and_then(serde_json::Value::as_str) == Some(id))
+            .cloned()
+    }
+
     /// Removes every queued fault and rule.
     pub fn clear_faults(&self) {
         let mut state = self.shared.state();
+        state.api_queued.clear();
         state.queued.clear();
         state.rules.clear();
     }

@@ -17,6 +17,8 @@ use tokio::sync::oneshot;
 use crate::config::Config;
 use crate::fault::{CannedResponse, Fault};
 use crate::jwt::Keys;
+use crate::management_api;
+use crate::management_data::ManagementData;
 use crate::oidc::{self, ExpiresInShape, Issued, OidcError, TtlOverrides};
 use crate::record::RecordedRequest;
 use crate::transport::{CutState, FaultIo, Filler, IoControl, IoMode, ResponseBody, set_mode};
@@ -54,6 +56,8 @@ pub(crate) struct State {
     pub(crate) queued: VecDeque<(Fault, usize)>,
     pub(crate) rules: Vec<Rule>,
     pub(crate) ttl: TtlOverrides,
+    /// Faults for the next Management API requests.
+    pub(crate) api_queued: VecDeque<(Fault, usize)>,
 }
 
 /// Everything the server thread and the handle share.
@@ -64,6 +68,8 @@ pub(crate) struct Shared {
     pub(crate) issuer: String,
     pub(crate) state: Mutex<State>,
     pub(crate) connections: AtomicUsize,
+    /// The Management API's applications and users, as updated by requests.
+    pub(crate) management: Mutex<ManagementData>,
 }
 
 impl Shared {
@@ -77,6 +83,24 @@ impl Shared {
 
     pub(crate) fn keys_mut(&self) -> RwLockWriteGuard<'_, Keys> {
         self.keys.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn management(&self) -> MutexGuard<'_, ManagementData> {
+        self.management
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The fault queued for the next Management API request, if any.
+    fn pick_api_fault(&self) -> Option<Fault> {
+        let mut state = self.state();
+        let (fault, times) = state.api_queued.front_mut()?;
+        let fault = fault.clone();
+        *times = times.saturating_sub(1);
+        if *times == 0 {
+            state.api_queued.pop_front();
+        }
+        Some(fault)
     }
 
     /// The fault for a token request: queued faults first, then the first matching rule.
@@ -176,6 +200,30 @@ async fn handle(
         fault: None,
         received_at: SystemTime::now(),
     };
+    if record.path.starts_with(management_api::PREFIX) {
+        let mut fault = shared.pick_api_fault();
+        record.fault.clone_from(&fault);
+        while let Some(Fault::Delay(d) | Fault::DelayThen(d, _)) = &fault {
+            tokio::time::sleep(*d).await;
+            fault = match fault {
+                Some(Fault::DelayThen(_, inner)) => Some(*inner),
+                _ => None,
+            };
+        }
+        let response = match fault {
+            Some(Fault::Respond(canned)) => canned_response(canned),
+            _ => management_api::handle(
+                &shared,
+                &record.method,
+                &record.path,
+                record.query.as_deref(),
+                &record.headers,
+                body,
+            ),
+        };
+        shared.record(record);
+        return Ok(response);
+    }
     if !record.is_token_request() {
         let response = route_other(&shared, &record.method, &record.path);
         shared.record(record);
@@ -535,7 +583,7 @@ fn canned_response(canned: CannedResponse) -> Response<ResponseBody> {
     r
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
