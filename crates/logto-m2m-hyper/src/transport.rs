@@ -12,7 +12,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use logto_m2m::Transport;
-use logto_m2m::transport_rules::{BodyBuffer, WipeOnDrop};
+use logto_m2m::transport_rules::{BodyBuffer, ResponseBodyCap, WipeOnDrop};
 pub use logto_m2m::transport_rules::{DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_RESPONSE_BYTES};
 use logto_m2m_proto::http::{HeaderValue, Request, Response, Uri};
 use tokio::runtime::Handle;
@@ -161,7 +161,7 @@ impl Transport for HyperTransport {
         // hyper drops the body once sent: its last reference zeroizes it (it may hold the secret).
         let request = request.map(|body| Full::new(Bytes::from_owner(WipeOnDrop::new(body))));
         let caps = Caps {
-            body_bytes: self.max_response_bytes,
+            body_bytes: ResponseBodyCap::for_request(request.extensions(), self.max_response_bytes),
             header_bytes: self.max_header_bytes,
         };
         let exchange = Self::exchange(client, request, timeout, caps);

@@ -217,6 +217,18 @@ impl TokenRequest {
         );
         error.scrubbed(|text| scrubber.scrub(text))
     }
+
+    /// `text` with the app secret, in any form it takes on the wire, redacted: for text that a
+    /// server sent back in another answer than a token response (a Management API error message,
+    /// say) before it goes into an error or a log.
+    #[must_use]
+    pub fn scrub_text(&self, text: &str) -> String {
+        Scrubber::new(
+            self.config.app_id(),
+            self.config.app_secret().expose_secret(),
+        )
+        .scrub(text)
+    }
 }
 
 /// Logto Cloud issues Management API tokens (`https://{tenant}.logto.app/api`) only from

@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use hyper::body::Body as _;
 use logto_m2m::Transport;
 pub use logto_m2m::transport_rules::DEFAULT_MAX_RESPONSE_BYTES;
-use logto_m2m::transport_rules::{BodyBuffer, WipeOnDrop};
+use logto_m2m::transport_rules::{BodyBuffer, ResponseBodyCap, WipeOnDrop};
 use logto_m2m_proto::http::{Request, Response};
 
 use crate::error::{ReqwestTransportError, SetupError};
@@ -115,6 +115,7 @@ impl Transport for ReqwestTransport {
         // reqwest drops the body once sent: its last reference zeroizes it (it may hold the
         // secret).
         let timeout = logto_m2m::AttemptTimeout::limit(&request, self.timeout);
+        let cap = ResponseBodyCap::for_request(request.extensions(), self.max_response_bytes);
         let request = request.map(|body| Bytes::from_owner(WipeOnDrop::new(body)));
         let mut request =
             reqwest::Request::try_from(request).map_err(ReqwestTransportError::invalid)?;
@@ -123,7 +124,7 @@ impl Transport for ReqwestTransport {
             .execute(request)
             .await
             .map_err(ReqwestTransportError::from_reqwest)?;
-        read_response(response, self.max_response_bytes).await
+        read_response(response, cap).await
     }
 }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use logto_m2m::BlockingTransport;
-use logto_m2m::transport_rules::{BodyBuffer, ReadBodyError};
+use logto_m2m::transport_rules::{BodyBuffer, ReadBodyError, ResponseBodyCap};
 pub use logto_m2m::transport_rules::{DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_RESPONSE_BYTES};
 use logto_m2m_proto::http::{Request, Response};
 use zeroize::Zeroizing;
@@ -78,12 +78,11 @@ impl UreqTransport {
     }
 
     fn read_response(
-        &self,
         response: Response<ureq::Body>,
+        max_response_bytes: usize,
     ) -> Result<Response<Vec<u8>>, UreqTransportError> {
         let (head, mut body) = response.into_parts();
-        let mut buffer =
-            BodyBuffer::for_head(&head, body.content_length(), self.max_response_bytes)?;
+        let mut buffer = BodyBuffer::for_head(&head, body.content_length(), max_response_bytes)?;
         // The cap is the buffer's; ureq's own limit (10 MB by default) is lifted.
         let reader = body.with_config().limit(u64::MAX).reader();
         buffer.read_from(reader).map_err(|e| match e {
@@ -109,6 +108,7 @@ impl BlockingTransport for UreqTransport {
             .map_err(UreqTransportError::refused)?;
         // ureq is lent the body, and this one copy is zeroized once sent: it may hold the secret.
         let (head, body) = request.into_parts();
+        let cap = ResponseBodyCap::for_request(&head.extensions, self.max_response_bytes);
         let body = Zeroizing::new(body);
         let request = Request::from_parts(head, body.as_slice());
         // Within what is left of the calling `token()`'s time budget.
@@ -124,7 +124,7 @@ impl BlockingTransport for UreqTransport {
             .run(request)
             .map_err(UreqTransportError::from_ureq)?;
         drop(body);
-        self.read_response(response)
+        Self::read_response(response, cap)
     }
 }
 

@@ -13,6 +13,7 @@ mod driver;
 mod env;
 mod events;
 mod jitter;
+pub mod management_api;
 mod provider;
 mod retry;
 mod source;
@@ -41,7 +42,7 @@ pub use logto_m2m_proto::{
     AccessToken, AppSecret, CachePolicy, ClientAuthMethod, ClientConfig, ClientConfigBuilder,
     ConfigError, Error, ErrorCode, ErrorKind, ExpiryPolicy, InvalidResponse, OAuthError,
     ParseWarning, ResponseProblem, Scopes, ServerError, ServerErrorReason, Token, TokenParams,
-    TokenRequest, TransportError, TransportErrorKind, management_api,
+    TokenRequest, TransportError, TransportErrorKind,
 };
 pub use provider::{BlockingTokenProvider, TokenProvider};
 pub use retry::RetryPolicy;

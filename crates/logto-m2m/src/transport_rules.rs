@@ -23,7 +23,7 @@ use std::error::Error as StdError;
 use std::io;
 
 use logto_m2m_proto::http::response::Parts;
-use logto_m2m_proto::http::{Response, StatusCode, header};
+use logto_m2m_proto::http::{Extensions, Response, StatusCode, header};
 use logto_m2m_proto::{TransportError, TransportErrorKind};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -37,6 +37,22 @@ pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 const MAX_LOCATION_CHARS: usize = 512;
 /// How much a blocking read asks for at a time.
 const READ_CHUNK: usize = 8 * 1024;
+
+/// The response body cap for one request, in its extensions, in place of the transport's own:
+/// a Management API call expects larger answers than a token request. Transports built on these
+/// rules read it with [`ResponseBodyCap::for_request`] (the ureq, hyper and reqwest transports
+/// do); one that ignores it applies its own cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseBodyCap(pub usize);
+
+impl ResponseBodyCap {
+    /// The cap for a request with these `extensions`: the [`ResponseBodyCap`] among them, else
+    /// `default` (the transport's own).
+    #[must_use]
+    pub fn for_request(extensions: &Extensions, default: usize) -> usize {
+        extensions.get::<Self>().map_or(default, |cap| cap.0)
+    }
+}
 
 /// An answer a transport refuses to hand to the parser: the server's (or a proxy's) doing, kind
 /// [`ErrorKind::ResponseRefused`](logto_m2m_proto::ErrorKind::ResponseRefused), never retried on
