@@ -1,56 +1,76 @@
-//! Fetch a Management API token from `LOGTO_ENDPOINT` / `LOGTO_APP_ID` / `LOGTO_APP_SECRET` and call
-//! `GET /api/applications` with it, on tokio.
+//! List the tenant's applications (names and ids, never their secrets) through Logto's Management
+//! API and update a user's custom data, on tokio and hyper.
 //!
 //! ```sh
+//! # Against the in-process test Logto (logto-m2m-testkit), when no LOGTO_* variable is set:
+//! cargo run -p logto-m2m-hyper --example management_api_async
+//!
+//! # Against your tenant (the custom data of LOGTO_USER_ID is updated only when it is set):
 //! LOGTO_ENDPOINT=https://my-tenant.logto.app LOGTO_APP_ID=... LOGTO_APP_SECRET=... \
 //!     cargo run -p logto-m2m-hyper --example management_api_async
 //! ```
 //!
-//! On Logto Cloud (`https://{tenant}.logto.app`) the Management API resource is
-//! `https://{tenant}.logto.app/api`; on a self-hosted Logto it is `https://default.logto.app/api`.
+//! The Management API resource is chosen from the endpoint: `https://{tenant}.logto.app/api` on
+//! Logto Cloud (`https://{tenant}.logto.app`), `https://default.logto.app/api` on a self-hosted
+//! Logto. A Logto Cloud tenant behind a custom domain uses `https://{tenant}.logto.app` here.
+//! Errors are printed as sentences (`Display`); no secret or token is printed.
 
-use logto_m2m::proto::http::Request;
-use logto_m2m::proto::management_api;
-use logto_m2m::{TokenParams, Transport};
+use std::process::ExitCode;
+
+use logto_m2m::management_api::AsyncManagementApi;
 use logto_m2m_hyper::HyperTransport;
+use logto_m2m_testkit::{TestServer, defaults};
+use serde_json::{Map, json};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let manager = match logto_m2m_hyper::token_manager_from_env() {
-        Ok(manager) => manager,
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!(
-                "{error}: set LOGTO_ENDPOINT, LOGTO_APP_ID and LOGTO_APP_SECRET for your M2M app"
-            );
-            std::process::exit(2);
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
         }
-    };
-    let params = management_api_params(manager.config().endpoint_host())?;
-    let request = manager.request(params)?;
-    let token = manager.token(&request).await?;
-    println!("token: {token:?}");
-
-    // The API call itself: a transport with a larger answer cap than a token response needs.
-    let api = HyperTransport::builder()
-        .max_response_bytes(4 * 1024 * 1024)
-        .build();
-    let mut call = Request::get(format!("{}/api/applications", manager.config().endpoint()))
-        .body(Vec::new())?;
-    logto_m2m::proto::authorize(&mut call, &token);
-    let response = api.send(call).await?;
-    println!("GET /api/applications: {}", response.status());
-    if response.status() == 401 {
-        // The token was refused: drop it so the next call fetches a new one (the call is not replayed).
-        let _ = manager.invalidate(&request, &token);
     }
-    println!("{}", String::from_utf8_lossy(response.body()));
-    Ok(())
 }
 
-/// Logto Cloud's Management API for `{tenant}.logto.app`, else self-hosted Logto's.
-fn management_api_params(host: &str) -> Result<TokenParams, logto_m2m::proto::ConfigError> {
-    match host.strip_suffix(".logto.app") {
-        Some(tenant) => management_api::cloud_token_params(tenant),
-        None => Ok(management_api::self_hosted_token_params()),
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let testkit;
+    let (manager, user_id) = if std::env::vars().any(|(name, _)| name.starts_with("LOGTO_")) {
+        let user_id = std::env::var("LOGTO_USER_ID").ok();
+        (logto_m2m_hyper::token_manager_from_env()?, user_id)
+    } else {
+        testkit = TestServer::start_default()?;
+        println!(
+            "No LOGTO_* variable set: calling the in-process test Logto at {}",
+            testkit.endpoint()
+        );
+        let manager = logto_m2m_hyper::token_manager(
+            testkit.endpoint(),
+            defaults::APP_ID,
+            defaults::APP_SECRET,
+        )?;
+        (manager, Some("user-1".to_owned()))
+    };
+
+    let api = AsyncManagementApi::for_manager(&manager, HyperTransport::new())?;
+    let mut applications = api.list_applications();
+    while let Some(application) = applications.next().await {
+        let application = application?;
+        println!(
+            "application {} ({:?}): {}",
+            application.id, application.application_type, application.name
+        );
     }
+    if let Some(total) = applications.total() {
+        println!("{total} applications in all");
+    }
+
+    if let Some(user_id) = user_id {
+        let mut update = Map::new();
+        update.insert("lastSeenBy".to_owned(), json!("logto-m2m example"));
+        let custom_data = api.update_user_custom_data(&user_id, &update).await?;
+        let keys: Vec<&String> = custom_data.keys().collect();
+        println!("user {user_id}: customData now has the keys {keys:?}");
+    }
+    Ok(())
 }

@@ -6,7 +6,7 @@
 //! - gets the Management API token from a provider and sets it as the Bearer token, and on a 401
 //!   invalidates that token and sends the request once more when it can be replayed (by the
 //!   [`bearer_retry`](crate::bearer_retry) rule: `GET`, `PUT`, `DELETE`; `PATCH` and `POST` only
-//!   when opted in with [`Replay::AnyMethod`]);
+//!   when opted in with [`Replay::AnyMethod`](crate::bearer_retry::Replay::AnyMethod));
 //! - caps the answer at its own limit ([`DEFAULT_MAX_RESPONSE_BYTES`], 4 MiB; API answers are
 //!   larger than token answers), which the transport applies to that request
 //!   ([`ResponseBodyCap`](crate::transport_rules::ResponseBodyCap));
@@ -25,7 +25,7 @@
 //! (`https://default.logto.app/api`). A Logto Cloud tenant on a custom domain must get its
 //! Management API tokens from `{tenant}.logto.app`: [`cloud_token_params`] for that tenant with a
 //! custom-domain endpoint is refused with that reason
-//! ([`ConfigError::ManagementApiViaCustomDomain`](crate::ConfigError::ManagementApiViaCustomDomain)).
+//! ([`ConfigError::ManagementApiViaCustomDomain`]).
 //!
 //! ```no_run
 //! use logto_m2m::management_api::BlockingManagementApi;
