@@ -19,8 +19,8 @@ use crate::transport_rules::ResponseBodyCap;
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// The most characters of a server's `code` or `message` kept in an error.
 const MAX_TEXT_CHARS: usize = 300;
-/// A run of token characters at least this long, with two dots, is taken for a JWT.
-const MIN_JWT_CHARS: usize = 20;
+/// How every JWT starts: the base64url of `{"`, the start of its JSON header.
+const JWT_START: &str = "eyJ";
 
 /// Hands out the token request of a source as it is now.
 pub(crate) type Scrubber = Arc<dyn Fn() -> Arc<TokenRequest> + Send + Sync>;
@@ -169,13 +169,14 @@ impl Settings {
     }
 }
 
-/// Replaces runs of base64url characters with two dots or more (a JWT) by `[redacted]`.
+/// Replaces every JWT (a run of base64url characters and dots that starts like a JSON header and
+/// has a dot, whole or cut short) by `[redacted]`.
 fn redact_jwts(text: &str) -> String {
     let is_token_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     let mut out = String::with_capacity(text.len());
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
-        if run.len() >= MIN_JWT_CHARS && run.matches('.').count() >= 2 {
+        if run.starts_with(JWT_START) && run.contains('.') {
             out.push_str("[redacted]");
         } else {
             out.push_str(run);
@@ -314,6 +315,15 @@ mod tests {
                 "bad token eyJhbGciOi.eyJzdWIiOiJ4In0.c2lnbmF0dXJl here: auth.unauthorized"
             ),
             "bad token [redacted] here: auth.unauthorized"
+        );
+        // Cut short, still redacted; host names are kept.
+        assert_eq!(
+            redact_jwts("token eyJhbGciOi.eyJzdWIiOiJ4In"),
+            "token [redacted]"
+        );
+        assert_eq!(
+            redact_jwts("see https://auth.example.company.com/x"),
+            "see https://auth.example.company.com/x"
         );
     }
 
