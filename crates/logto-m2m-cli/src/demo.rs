@@ -143,7 +143,7 @@ impl<W: Write> Demo<W> {
         self.refresh_ahead()?;
         self.unauthorized(&api)?;
         // ---- The Management API step goes here, once the testkit serves its routes ----
-        // A token for the Management API (`settings::management_api_params`, scope `all`) from
+        // A token for the Management API (`logto_m2m::management_api::token_params`, scope `all`) from
         // the same manager, `GET {endpoint}/api/applications` sent with it by the 401 rule, the
         // applications' names and ids printed (never their secrets), and a row in the table.
         self.throttled()?;

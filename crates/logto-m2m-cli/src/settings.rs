@@ -79,7 +79,8 @@ pub(crate) fn token_params(
         overlay.set(SCOPES_VAR, target.scopes.join(" "));
     }
     if target.management_api {
-        let mut params = management_api_params(config)?;
+        let mut params =
+            management_api::token_params(config).map_err(|error| config_error(&error))?;
         for scope in &target.scopes {
             params = params.scope(scope.as_str());
         }
@@ -96,18 +97,6 @@ pub(crate) fn token_params(
         }
     }
     logto_m2m::params_from_vars(|name| overlay.lookup(name)).map_err(|error| env_error(&error))
-}
-
-/// The Management API of the configured Logto: Logto Cloud's (`https://{tenant}.logto.app/api`)
-/// when the endpoint is `https://{tenant}.logto.app`, else a self-hosted Logto's.
-pub(crate) fn management_api_params(config: &ClientConfig) -> Result<TokenParams, CliError> {
-    let host = config.endpoint_host();
-    match host.strip_suffix(".logto.app") {
-        Some(tenant) => {
-            management_api::cloud_token_params(tenant).map_err(|error| config_error(&error))
-        }
-        None => Ok(management_api::self_hosted_token_params()),
-    }
 }
 
 fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, CliError> {
@@ -198,19 +187,27 @@ mod tests {
     }
 
     #[test]
-    fn the_management_api_is_told_from_the_endpoint() {
-        let cloud = management_api_params(&config("https://my-tenant.logto.app")).unwrap();
-        assert_eq!(
-            cloud.resource_indicator(),
-            Some("https://my-tenant.logto.app/api")
-        );
-        assert_eq!(cloud.requested_scopes().to_wire(), "all");
-        for self_hosted in ["https://auth.example.com", "http://127.0.0.1:3001"] {
-            let params = management_api_params(&config(self_hosted)).unwrap();
+    fn management_api_takes_the_librarys_choice_of_cloud_or_self_hosted() {
+        let target = Target {
+            resource: None,
+            management_api: true,
+            organization: None,
+            scopes: Vec::new(),
+        };
+        for endpoint in [
+            "https://my-tenant.logto.app",
+            "https://auth.example.com",
+            "http://127.0.0.1:3001",
+        ] {
+            let config = config(endpoint);
+            let params = token_params(&target, &config).unwrap();
+            let expected = management_api::token_params(&config).unwrap();
             assert_eq!(
                 params.resource_indicator(),
-                Some("https://default.logto.app/api")
+                expected.resource_indicator(),
+                "{endpoint}"
             );
+            assert_eq!(params.requested_scopes().to_wire(), "all");
         }
     }
 
