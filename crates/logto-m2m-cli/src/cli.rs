@@ -32,6 +32,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Get an access token and print it (or its header value, or what is known about it).
     Token(TokenArgs),
+    /// Call Logto's Management API and print its JSON answer (secrets masked), like `gh api`.
+    Api(ApiArgs),
     /// Decode an access token and print its header and claims (verified only with --verify).
     Inspect(InspectArgs),
     /// Run the whole flow against an in-process test server and say what happens at each step.
@@ -47,8 +49,6 @@ pub(crate) enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    // The `api` subcommand (calls to Logto's Management API with a cached token) goes here, as
-    // `Api(ApiArgs)` with a `Connection` flattened in, run by an `api` module beside `token`.
 }
 
 /// Where Logto is and who the app is: flags over the `LOGTO_*` variables.
@@ -96,6 +96,31 @@ pub(crate) struct TokenArgs {
     /// What to print on standard output
     #[arg(long, value_enum, default_value_t = TokenFormat::Token)]
     pub(crate) format: TokenFormat,
+}
+
+/// `logto-m2m api`.
+#[derive(Debug, Args)]
+pub(crate) struct ApiArgs {
+    #[command(flatten)]
+    pub(crate) connection: Connection,
+    /// The method (GET by default, POST with --data) and the path under the endpoint, e.g.
+    /// `/api/applications` or `PATCH /api/users/ID/custom-data`
+    #[arg(value_name = "[METHOD] PATH", num_args = 1..=2, required = true)]
+    pub(crate) words: Vec<String>,
+    /// The JSON body: the JSON itself, @FILE for a file's content, or - for standard input
+    #[arg(long, value_name = "JSON")]
+    pub(crate) data: Option<String>,
+    /// A query parameter, KEY=VALUE (encoded); repeat for more
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub(crate) query: Vec<String>,
+    /// Follow Logto's pagination (page, page_size, Total-Number) and print every item as one
+    /// JSON array
+    #[arg(long, conflicts_with = "data")]
+    pub(crate) paginate: bool,
+    /// Print the values of fields that carry secrets (secret, *Secret, *_secret, password...)
+    /// instead of masking them
+    #[arg(long)]
+    pub(crate) show_secrets: bool,
 }
 
 /// What `logto-m2m token` prints.

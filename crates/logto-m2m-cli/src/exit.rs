@@ -4,8 +4,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
-/// How the command ended. The numbers are documented in the crate README; 6 and 7 are kept for
-/// the answers of the Management API (4xx and 5xx) once the `api` subcommand exists.
+/// How the command ended. The numbers are documented in the crate README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exit {
     /// Anything not listed below (output could not be written, the server could not start).
@@ -18,6 +17,10 @@ pub(crate) enum Exit {
     RequestRejected = 4,
     /// Logto could not be reached, failed, or asked to slow down: trying again later may work.
     Unavailable = 5,
+    /// The Management API called by `api` answered 4xx.
+    ApiClientError = 6,
+    /// The Management API called by `api` answered 5xx.
+    ApiServerError = 7,
     /// The token given to `inspect` is not a JWT.
     TokenMalformed = 8,
     /// The token given to `inspect --verify` does not verify.

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod api;
 mod cli;
 mod demo;
 mod describe;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Token(args) => token::run(args),
+        Command::Api(args) => api::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Demo => demo::run(),
         Command::Testkit {

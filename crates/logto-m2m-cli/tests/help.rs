@@ -18,4 +18,7 @@ fn the_help_lists_every_subcommand_and_the_token_flags() {
         "no flag takes the secret itself"
     );
     insta::assert_snapshot!("help_token", help);
+
+    let out = bare().args(["api", "--help"]).assert().success();
+    insta::assert_snapshot!("help_api", text(&out.get_output().stdout));
 }

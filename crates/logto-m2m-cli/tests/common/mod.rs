@@ -3,7 +3,9 @@
 #![allow(dead_code, unreachable_pub)]
 
 use assert_cmd::Command;
-use logto_m2m_testkit::{ApiResource, App, Config, OrganizationMembership, TestServer, defaults};
+use logto_m2m_testkit::{
+    ApiResource, App, Config, ManagementData, OrganizationMembership, TestServer, defaults,
+};
 
 /// The app secret of the canary tenant: it must never show where secrets must not.
 pub const CANARY_SECRET: &str = "canary-secret-5f1d9b2e";
@@ -22,6 +24,11 @@ pub const VARS: [&str; 8] = [
 
 /// The testkit's default tenant, with the app's secret replaced by the canary.
 pub fn canary_server() -> TestServer {
+    canary_server_with(ManagementData::empty())
+}
+
+/// The canary tenant, whose Management API serves `data`.
+pub fn canary_server_with(data: ManagementData) -> TestServer {
     let config = Config::builder()
         .resource(
             ApiResource::new(defaults::RESOURCE)
@@ -39,6 +46,7 @@ pub fn canary_server() -> TestServer {
                         .scopes([defaults::ORGANIZATION_SCOPE]),
                 ),
         )
+        .management_data(data)
         .build()
         .expect("the canary tenant is valid");
     TestServer::start(config).expect("the test server starts")
