@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 use logto_m2m::bearer_retry::{
     BearerRequests, Replay, SendBearerBlocking, send_with_token_blocking,
 };
+use logto_m2m::management_api::{self, BlockingManagementApi};
 use logto_m2m::proto::http::{Method, Request, Response, StatusCode};
 use logto_m2m::proto::{Jitter, redacted};
 use logto_m2m::{CachePolicy, Token, TokenParams};
 use logto_m2m_testkit::{ApiResource, App, Config, Fault, RetryAfter, TestServer, defaults};
+use logto_m2m_ureq::UreqTransport;
 
 use crate::describe;
 use crate::exit::{CliError, output_failed};
@@ -60,7 +62,7 @@ fn step_failed(what: impl std::fmt::Display) -> Failure {
 
 /// A token source of the demo's manager.
 type Source = logto_m2m::TokenSource<Manager>;
-type Manager = logto_m2m::BlockingTokenManager<logto_m2m_ureq::UreqTransport>;
+type Manager = logto_m2m::BlockingTokenManager<UreqTransport>;
 
 /// One row of the final table: what the demo asked for, and what the server's log shows.
 struct Row {
@@ -89,7 +91,8 @@ fn tenant() -> Result<Config, CliError> {
                 .ttl(SHORT_LIVED_TTL_SECS)
                 .scopes(["read:reports"]),
         )
-        .organization(defaults::ORGANIZATION);
+        .organization(defaults::ORGANIZATION)
+        .management_data(default.management_data().clone());
     for resource in default.resources() {
         builder = builder.resource(resource.clone());
     }
@@ -142,10 +145,7 @@ impl<W: Write> Demo<W> {
         let api = self.first_token_and_the_cache()?;
         self.refresh_ahead()?;
         self.unauthorized(&api)?;
-        // ---- The Management API step goes here, once the testkit serves its routes ----
-        // A token for the Management API (`logto_m2m::management_api::token_params`, scope `all`) from
-        // the same manager, `GET {endpoint}/api/applications` sent with it by the 401 rule, the
-        // applications' names and ids printed (never their secrets), and a row in the table.
+        self.management_api()?;
         self.throttled()?;
         self.table()
     }
@@ -318,6 +318,45 @@ impl<W: Write> Demo<W> {
         Ok(())
     }
 
+    fn management_api(&mut self) -> Result<(), Failure> {
+        let resource = management_api::token_params(&self.manager.config())
+            .map_err(step_failed)?
+            .resource_indicator()
+            .unwrap_or_default()
+            .to_owned();
+        let api = BlockingManagementApi::for_manager(&self.manager, UreqTransport::new())
+            .map_err(step_failed)?;
+        let api_calls_before = self.api_calls();
+        // Typed applications: their secrets are never read, so never printed.
+        let applications = api
+            .list_applications()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(step_failed)?;
+        let api_calls = self.api_calls().saturating_sub(api_calls_before);
+        let (requests, _) = self.end_step("6 the Management API", 1);
+        writeln!(
+            self.out,
+            "6. A Management API call\n   A token for Logto's Management API ({resource}, scope all) \
+             from the\n   same manager ({requests} request), and GET /api/applications sent with it \
+             by the 401 rule\n   ({api_calls} request to the API). The applications, names and ids \
+             (never their secrets):\n"
+        )?;
+        for application in &applications {
+            writeln!(self.out, "     {:<20} {}", application.name, application.id)?;
+        }
+        writeln!(self.out)?;
+        Ok(())
+    }
+
+    /// The Management API requests in the server's log.
+    fn api_calls(&self) -> usize {
+        self.logto
+            .requests()
+            .iter()
+            .filter(|request| request.path().starts_with("/api/"))
+            .count()
+    }
+
     fn throttled(&mut self) -> Result<(), Failure> {
         self.logto
             .inject(Fault::TooManyRequests(RetryAfter::Seconds(1)), 1);
@@ -331,10 +370,10 @@ impl<W: Write> Demo<W> {
         let started = Instant::now();
         let token = source.token().map_err(step_failed)?;
         let waited = started.elapsed();
-        let (requests, faulted) = self.end_step("6 a 429 and the recovery", 1);
+        let (requests, faulted) = self.end_step("7 a 429 and the recovery", 1);
         writeln!(
             self.out,
-            "6. A 429 with Retry-After, and the recovery\n   Logto is made to answer the next \
+            "7. A 429 with Retry-After, and the recovery\n   Logto is made to answer the next \
              token request with 429 Too Many Requests and Retry-After: 1.\n   A token for \
              organization {} is asked for: {requests} requests sent, {faulted} answered 429; the \
              manager waited as told\n   and the call returned a token for {} after {}.\n",

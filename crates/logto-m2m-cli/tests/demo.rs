@@ -70,8 +70,18 @@ fn walks_through_the_flow_in_seconds_without_showing_a_secret() {
     assert_eq!(row("4 refresh ahead")[1..], [2, 0]);
     assert!(row("4 refresh ahead")[0] >= 3);
     assert_eq!(row("5 a 401 and the invalidation"), [3, 1, 0]);
-    assert_eq!(row("6 a 429 and the recovery"), [1, 2, 1]);
-    assert_eq!(row("total")[1..], [6, 1]);
+    assert_eq!(row("6 the Management API"), [1, 1, 0]);
+    assert_eq!(row("7 a 429 and the recovery"), [1, 2, 1]);
+    assert_eq!(row("total")[1..], [7, 1]);
+    assert!(stdout.contains("(1 request to the API)"), "{stdout}");
+    assert!(
+        stdout.contains("     Backend service      m2m-app\n"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("web-app-secret"),
+        "no application's secret is printed"
+    );
 
     let filters = vec![
         (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
