@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::ApiArgs;
 use crate::exit::{CliError, Exit, output_failed};
+use crate::json_colours;
 use crate::settings;
 
 /// The most bytes of a request body read from a file or standard input.
@@ -73,7 +74,9 @@ pub(crate) fn run(args: &ApiArgs) -> Result<(), CliError> {
         if !args.show_secrets {
             mask_secrets(answer);
         }
-        let text = Zeroizing::new(if terminal {
+        let text = Zeroizing::new(if terminal && colours_wanted() {
+            format!("{}\n", json_colours::pretty(answer))
+        } else if terminal {
             format!("{answer:#}\n")
         } else {
             format!("{answer}\n")
@@ -85,6 +88,13 @@ pub(crate) fn run(args: &ApiArgs) -> Result<(), CliError> {
     }
     let _ = writeln!(std::io::stderr().lock(), "{method} {path}: {status}");
     Ok(())
+}
+
+/// Whether colours are welcome: not when `NO_COLOR` is set to anything but the empty string, or
+/// `TERM` is `dumb`.
+fn colours_wanted() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+        && std::env::var_os("TERM").is_none_or(|term| term != "dumb")
 }
 
 /// The method (GET, or POST when there is a body, unless named) and the path with `--query`'s

@@ -8,6 +8,7 @@ mod demo;
 mod describe;
 mod exit;
 mod inspect;
+mod json_colours;
 mod serve;
 mod settings;
 mod times;
