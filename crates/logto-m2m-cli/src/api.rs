@@ -182,7 +182,10 @@ fn api_error(error: &ManagementApiError, method: &Method, path: &str) -> CliErro
         Some(status) if status.is_client_error() => (
             Exit::ApiClientError,
             match status.as_u16() {
-                401 => "the token was refused, and a new one too: check the endpoint",
+                401 => {
+                    "the token was refused (and a new one too, for a method sent once more); \
+                     run again, and check that the endpoint is the Logto that issued it"
+                }
                 403 => "the app needs a role granting the Management API's scope `all`",
                 404 => "check the path and the ids in it",
                 _ => "check the method, the path, the query and the data",

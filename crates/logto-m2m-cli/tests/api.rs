@@ -245,3 +245,29 @@ fn bad_data_is_refused_before_anything_is_sent() {
     assert!(text(&output.stderr).contains("--data must be JSON"));
     assert!(server.requests().is_empty());
 }
+
+#[test]
+fn a_patch_is_not_sent_again_after_a_401() {
+    let server = server();
+    server.inject_api(
+        Fault::json(
+            StatusCode::UNAUTHORIZED,
+            &json!({"code": "auth.unauthorized", "message": "Unauthorized"}),
+        ),
+        1,
+    );
+    let output = logto_m2m(&server)
+        .args(["api", "PATCH", "/api/users/user-1/custom-data"])
+        .args(["--data", r#"{"customData":{"tier":"gold"}}"#])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(6));
+    assert_eq!(api_requests(&server).len(), 1, "a PATCH is not replayed");
+    assert_eq!(
+        server.user("user-1").unwrap()["customData"],
+        json!({"plan": "free"})
+    );
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("401"), "{stderr}");
+    assert_clean_stderr(&stderr);
+}
