@@ -186,6 +186,21 @@ impl ErrorKind {
             Self::Transient | Self::Throttled | Self::InvalidResponse
         )
     }
+
+    /// The kind's name in `snake_case` (`"credentials_rejected"`): stable, for logs and metric
+    /// labels.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Misuse => "misuse",
+            Self::Transient => "transient",
+            Self::Throttled => "throttled",
+            Self::CredentialsRejected => "credentials_rejected",
+            Self::RequestRejected => "request_rejected",
+            Self::InvalidResponse => "invalid_response",
+            Self::ResponseRefused => "response_refused",
+        }
+    }
 }
 
 /// The caller's misuse: a configuration or request that is refused locally, before anything is sent.
