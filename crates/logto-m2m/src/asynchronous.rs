@@ -188,10 +188,11 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
     ///
     /// A [`ConfigError`] for anything Logto would refuse.
     pub fn source(&self, params: TokenParams) -> Result<TokenSource<Self>, ConfigError> {
+        let request = self.request(params)?;
         Ok(TokenSource {
             manager: self.clone(),
-            request: Arc::new(RequestCell::new(self.request(params)?)),
-            cell: Arc::new(SnapshotCell::default()),
+            cell: Arc::new(SnapshotCell::new(&request)),
+            request: Arc::new(RequestCell::new(request)),
         })
     }
 

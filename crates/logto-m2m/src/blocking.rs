@@ -128,10 +128,11 @@ impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
     ///
     /// A [`ConfigError`] for anything Logto would refuse.
     pub fn source(&self, params: TokenParams) -> Result<TokenSource<Self>, ConfigError> {
+        let request = self.request(params)?;
         Ok(TokenSource {
             manager: self.clone(),
-            request: Arc::new(RequestCell::new(self.request(params)?)),
-            cell: Arc::new(SnapshotCell::default()),
+            cell: Arc::new(SnapshotCell::new(&request)),
+            request: Arc::new(RequestCell::new(request)),
         })
     }
 

@@ -117,6 +117,7 @@ impl Call {
 
 impl Core {
     pub(crate) fn new(policy: CachePolicy, retry: RetryPolicy, clock: ManagerClock) -> Self {
+        events::manager_built();
         Self {
             cache: Mutex::new(TokenCache::new(policy)),
             blocking_wakeup: Condvar::new(),
@@ -173,14 +174,18 @@ impl Core {
                 token,
                 fresh_until,
                 fresh_until_wall,
-            } => Step::Ready(
-                token,
-                FreshUntil {
-                    instant: fresh_until,
-                    wall: fresh_until_wall,
-                },
-            ),
+            } => {
+                events::served_from_cache(request.key());
+                Step::Ready(
+                    token,
+                    FreshUntil {
+                        instant: fresh_until,
+                        wall: fresh_until_wall,
+                    },
+                )
+            }
             Poll::ReadyAndRefresh { token, fetch } => {
+                events::served_from_cache(request.key());
                 events::refresh_ahead(request.key());
                 // Nobody waits for it: it only has to end before it would count as abandoned.
                 let deadline = abandoned_at;
@@ -251,7 +256,11 @@ impl Core {
             }
         };
         self.changed();
-        events::fetch_finished(fetched.key(), &result);
+        events::fetch_finished(
+            fetched.key(),
+            &result,
+            now.saturating_duration_since(fetched.sent_at()),
+        );
         result
     }
 

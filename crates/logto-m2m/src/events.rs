@@ -1,6 +1,7 @@
 //! `tracing` events (with the `tracing` feature): fetch started, succeeded or failed, refresh ahead,
 //! backoff, invalidation. They name the key's resource, organization and scopes, never a secret or
-//! a token.
+//! a token. With the `metrics` feature, the same calls record the metrics of [`crate::metrics`]
+//! (labelled by resource and outcome only), and cache hits are counted here too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,11 @@ use logto_m2m_proto::{Error, Token, TokenKey};
 #[cfg(feature = "tracing")]
 fn scopes(key: &TokenKey) -> String {
     key.scopes().join(" ")
+}
+
+#[cfg(feature = "tracing")]
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 pub(crate) fn fetch_started(key: &TokenKey) {
@@ -24,7 +30,10 @@ pub(crate) fn fetch_started(key: &TokenKey) {
     let _ = key;
 }
 
-pub(crate) fn fetch_finished(key: &TokenKey, result: &Result<Arc<Token>, Error>) {
+/// `took`: from the moment the state machine handed the request out to its outcome.
+pub(crate) fn fetch_finished(key: &TokenKey, result: &Result<Arc<Token>, Error>, took: Duration) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::token_request(key, result, took);
     #[cfg(feature = "tracing")]
     match result {
         Ok(token) => tracing::info!(
@@ -34,6 +43,7 @@ pub(crate) fn fetch_finished(key: &TokenKey, result: &Result<Arc<Token>, Error>)
             lifetime_secs = token.lifetime().as_secs(),
             not_granted = %token.not_granted_scopes().to_wire(),
             warnings = token.warnings().len(),
+            elapsed_ms = millis(took),
             "logto-m2m: token fetched"
         ),
         Err(error) => tracing::warn!(
@@ -43,14 +53,17 @@ pub(crate) fn fetch_finished(key: &TokenKey, result: &Result<Arc<Token>, Error>)
             kind = ?error.kind(),
             status = error.status().map(|s| s.as_u16()),
             error = %error,
+            elapsed_ms = millis(took),
             "logto-m2m: token fetch failed"
         ),
     }
-    #[cfg(not(feature = "tracing"))]
-    let _ = (key, result);
+    #[cfg(not(any(feature = "tracing", feature = "metrics")))]
+    let _ = (key, result, took);
 }
 
 pub(crate) fn refresh_ahead(key: &TokenKey) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::refresh(key);
     #[cfg(feature = "tracing")]
     tracing::debug!(
         resource = key.resource(),
@@ -58,24 +71,30 @@ pub(crate) fn refresh_ahead(key: &TokenKey) {
         scopes = %scopes(key),
         "logto-m2m: refreshing ahead of expiry"
     );
-    #[cfg(not(feature = "tracing"))]
+    #[cfg(not(any(feature = "tracing", feature = "metrics")))]
     let _ = key;
 }
 
 pub(crate) fn backoff(key: &TokenKey, error: &Error, delay: Duration) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::backoff(key, error);
     #[cfg(feature = "tracing")]
     tracing::debug!(
         resource = key.resource(),
         scopes = %scopes(key),
         kind = ?error.kind(),
-        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        delay_ms = millis(delay),
         "logto-m2m: backing off before retrying"
     );
-    #[cfg(not(feature = "tracing"))]
+    #[cfg(not(any(feature = "tracing", feature = "metrics")))]
     let _ = (key, error, delay);
+    #[cfg(all(feature = "metrics", not(feature = "tracing")))]
+    let _ = delay;
 }
 
 pub(crate) fn invalidated(key: &TokenKey) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::invalidation(key);
     #[cfg(feature = "tracing")]
     tracing::info!(
         resource = key.resource(),
@@ -83,8 +102,45 @@ pub(crate) fn invalidated(key: &TokenKey) {
         scopes = %scopes(key),
         "logto-m2m: token invalidated"
     );
-    #[cfg(not(feature = "tracing"))]
+    #[cfg(not(any(feature = "tracing", feature = "metrics")))]
     let _ = key;
+}
+
+/// A call answered from the manager's cache, without a request of its own (no `tracing` event: one
+/// per call would drown the rest).
+pub(crate) fn served_from_cache(key: &TokenKey) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::cache_hit(key);
+    #[cfg(not(feature = "metrics"))]
+    let _ = key;
+}
+
+/// When a manager is built: the metrics' descriptions, for the recorder installed by then.
+pub(crate) fn manager_built() {
+    #[cfg(feature = "metrics")]
+    crate::metrics::describe();
+}
+
+/// The cache hits of a token source's lock-free path, tallied per thread
+/// ([`crate::metrics`] says when they reach the counter); nothing without the `metrics` feature.
+#[cfg(feature = "metrics")]
+pub(crate) type CacheHits = crate::metrics::HitTally;
+
+/// The cache hits of a token source's lock-free path: not counted without the `metrics` feature.
+#[cfg(not(feature = "metrics"))]
+#[derive(Debug)]
+pub(crate) struct CacheHits;
+
+#[cfg(not(feature = "metrics"))]
+impl CacheHits {
+    pub(crate) fn new(_key: &TokenKey) -> Self {
+        Self
+    }
+
+    #[inline]
+    pub(crate) fn hit(&self) {}
+
+    pub(crate) fn flush(&self) {}
 }
 
 pub(crate) fn spawner_panicked() {

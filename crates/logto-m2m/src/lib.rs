@@ -14,6 +14,8 @@ mod env;
 mod events;
 mod jitter;
 pub mod management_api;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod provider;
 mod retry;
 mod source;

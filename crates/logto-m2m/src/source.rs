@@ -8,6 +8,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use logto_m2m_proto::{ClientConfig, Token, TokenRequest};
 
 use crate::driver::Core;
+use crate::events::CacheHits;
 
 /// Until when the state machine's answer "use this token" holds: by the monotonic clock and by
 /// the wall clock (which goes on while a machine sleeps), whichever comes first.
@@ -27,15 +28,21 @@ pub(crate) struct Snapshot {
     changes: u64,
 }
 
-/// The last answer for one request, shared by clones of a token source.
-#[derive(Debug, Default)]
-pub(crate) struct SnapshotCell(ArcSwapOption<Snapshot>);
+/// The last answer for one request, shared by clones of a token source, and the hits it served.
+#[derive(Debug)]
+pub(crate) struct SnapshotCell(ArcSwapOption<Snapshot>, CacheHits);
 
 impl SnapshotCell {
+    /// An empty cell for `request`.
+    pub(crate) fn new(request: &TokenRequest) -> Self {
+        Self(ArcSwapOption::empty(), CacheHits::new(request.key()))
+    }
+
     /// Runs `use_token` on the remembered token if the state machine's answer still holds, else
     /// hands `use_token` back. One atomic load for the cell (through `arc-swap`'s per-thread slots),
     /// one for the change count and a read of each clock: nothing is written to memory that another
-    /// thread reads, so readers on several cores never contend. The token is pinned, not counted,
+    /// thread reads, so readers on several cores never contend (with the `metrics` feature, the
+    /// hit is tallied in a slot of the calling thread's own). The token is pinned, not counted,
     /// while `use_token` runs.
     pub(crate) fn with_fresh<R, F: FnOnce(&Arc<Token>) -> R>(
         &self,
@@ -49,6 +56,7 @@ impl SnapshotCell {
                     && snapshot.changes == core.change_count()
                     && core.wall_now() < snapshot.fresh_until.wall =>
             {
+                self.1.hit();
                 Ok(use_token(&snapshot.token))
             }
             _ => Err(use_token),
@@ -58,12 +66,14 @@ impl SnapshotCell {
     /// Remembers the manager's answer for a call that started when the change count was
     /// `changes`: a token with until when it holds, or (`None`) a token that must not be reused
     /// without asking again.
+    /// The cache hits counted so far are recorded then.
     pub(crate) fn remember(
         &self,
         token: &Arc<Token>,
         fresh_until: Option<FreshUntil>,
         changes: u64,
     ) {
+        self.1.flush();
         self.0.store(fresh_until.map(|fresh_until| {
             Arc::new(Snapshot {
                 token: Arc::clone(token),
