@@ -72,16 +72,29 @@ const PATHS: [(&str, &str, bool); 6] = [
 /// The reference whose scaling is measured interleaved too: a clock read shares nothing, so it
 /// shows how far two threads can scale on this machine at all.
 const CONTROL: &str = "instant_now";
-/// Reference rows: the clock read, and an `Arc` clone + drop of one shared `Arc`.
-const REFERENCES: [(&str, &str); 2] = [
+/// With the `metrics` feature, a reference row: the per-thread tally of one hit, alone.
+const HIT_TALLY: &str = "hit_tally";
+/// Reference rows: the clock read, an `Arc` clone + drop of one shared `Arc`, and (with the
+/// `metrics` feature) the per-thread hit tally.
+const REFERENCES: [(&str, &str); 3] = [
     ("instant_now", "reference: Instant::now() (nothing shared)"),
     (
         "arc_clone_drop",
         "reference: Arc clone + drop, one shared Arc",
     ),
+    (
+        HIT_TALLY,
+        "reference: the per-thread tally of one cache hit (what the `metrics` feature adds)",
+    ),
 ];
 
 fn main() {
+    // With the `metrics` feature: a recorder installed before the managers are built, as a
+    // service would, so that cache hits are tallied and their batches recorded.
+    #[cfg(feature = "metrics")]
+    metrics_util::debugging::DebuggingRecorder::new()
+        .install()
+        .expect("the only recorder");
     let recorder = Recorder::new(SAMPLE_SIZE);
     let mut criterion = logto_m2m_benches::criterion(SAMPLE_SIZE);
     let interleaved = bench(&mut criterion, &recorder);
@@ -194,9 +207,14 @@ fn bench(criterion: &mut Criterion, recorder: &Recorder) -> HashMap<&'static str
             .expect("a cached token");
     });
     let shared = Arc::new(0_u64);
+    #[cfg(feature = "metrics")]
+    let tally = thread_local::ThreadLocal::<
+        crossbeam_utils::CachePadded<std::sync::atomic::AtomicU64>,
+    >::new();
 
     // Each path, by benchmark id prefix. Async calls are awaited in one `block_on` per thread.
-    let setups: Vec<(&'static str, Setup<'_>)> = vec![
+    #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
+    let mut setups: Vec<(&'static str, Setup<'_>)> = vec![
         (
             "blocking_source_lend",
             Box::new(|iters| {
@@ -257,6 +275,23 @@ fn bench(criterion: &mut Criterion, recorder: &Recorder) -> HashMap<&'static str
         ),
     ];
 
+    // With the `metrics` feature: what it adds to every hit, alone (the same steps as the
+    // library's per-thread tally: this thread's padded slot, a load, a store, the batch check).
+    #[cfg(feature = "metrics")]
+    setups.push((
+        HIT_TALLY,
+        Box::new(|iters| {
+            repeated(iters, &tally, |tally| {
+                let mine = tally.get_or_default();
+                let hits = mine
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .wrapping_add(1);
+                mine.store(hits, std::sync::atomic::Ordering::Relaxed);
+                hits % 1024 == 0
+            })
+        }),
+    ));
+
     let mut group = criterion.benchmark_group("hot_path");
     for threads in [1, 2] {
         for (path, setup) in &setups {
@@ -283,9 +318,11 @@ fn bench(criterion: &mut Criterion, recorder: &Recorder) -> HashMap<&'static str
 }
 
 fn summary(recorder: &Recorder, interleaved: &HashMap<&'static str, f64>) -> Summary {
-    let mut summary = Summary::new(
-        "hot_path: a fresh cached token (ns per call per thread; scaling = 2-thread throughput / 1-thread throughput)",
-    );
+    let mut summary = Summary::new(if cfg!(feature = "metrics") {
+        "hot_path, with logto-m2m's `metrics` feature and a recorder: a fresh cached token (ns per call per thread; scaling = 2-thread throughput / 1-thread throughput)"
+    } else {
+        "hot_path: a fresh cached token (ns per call per thread; scaling = 2-thread throughput / 1-thread throughput)"
+    });
     for (path, label, targeted) in PATHS {
         let one = recorder.median_ns(&id(path, 1));
         let two = recorder.median_ns(&id(path, 2));
