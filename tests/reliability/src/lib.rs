@@ -1302,3 +1302,9 @@ pub fn refresh_window(stack: Stack, case: &Case, extra_slack: Duration) -> Run {
     }
     run
 }
+
+/// Compiles and runs the main README's examples (the library in ten lines, on ureq and on hyper)
+/// as doctests: this crate has both transports, the testkit and tokio.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct MainReadmeDoctests;
