@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 
 use logto_m2m::ErrorKind;
-use logto_m2m::management_api::{BlockingManagementApi, ManagementApiError};
+use logto_m2m::management_api::{self, BlockingManagementApi, ManagementApiError};
 use logto_m2m::proto::http::Method;
 use logto_m2m_ureq::UreqTransport;
 use serde_json::Value;
@@ -42,8 +42,13 @@ pub(crate) fn run(args: &ApiArgs) -> Result<(), CliError> {
     }
     let config = settings::client_config(&args.connection)?;
     let manager = logto_m2m_ureq::token_manager_for(config);
-    let api = BlockingManagementApi::for_manager(&manager, UreqTransport::new())
-        .map_err(|error| settings::config_error(&error))?;
+    let api = match &args.tenant {
+        Some(tenant) => management_api::cloud_token_params(tenant).and_then(|params| {
+            BlockingManagementApi::for_manager_with(&manager, UreqTransport::new(), params)
+        }),
+        None => BlockingManagementApi::for_manager(&manager, UreqTransport::new()),
+    }
+    .map_err(|error| settings::config_error(&error))?;
 
     let (status, mut answer) = if args.paginate {
         let items = api

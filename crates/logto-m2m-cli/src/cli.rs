@@ -121,6 +121,12 @@ pub(crate) struct ApiArgs {
     /// instead of masking them
     #[arg(long)]
     pub(crate) show_secrets: bool,
+    /// The Logto Cloud tenant whose Management API to call [default: told from the endpoint:
+    /// the tenant of https://TENANT.logto.app, else a self-hosted Logto]. Logto Cloud issues
+    /// Management API tokens only from https://TENANT.logto.app, so with a custom domain as the
+    /// endpoint this is refused, with the reason
+    #[arg(long, value_name = "ID")]
+    pub(crate) tenant: Option<String>,
 }
 
 /// What `logto-m2m token` prints.

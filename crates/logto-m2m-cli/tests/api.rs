@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{CANARY_SECRET, canary_server_with, logto_m2m, text};
+use common::{CANARY_SECRET, bare, canary_server_with, logto_m2m, text};
 use logto_m2m_testkit::http::StatusCode;
 use logto_m2m_testkit::{Fault, ManagementData, TestServer, defaults};
 use serde_json::{Value, json};
@@ -269,5 +269,23 @@ fn a_patch_is_not_sent_again_after_a_401() {
     );
     let stderr = text(&output.stderr);
     assert!(stderr.contains("401"), "{stderr}");
+    assert_clean_stderr(&stderr);
+}
+
+/// A Logto Cloud tenant's Management API through a custom domain is refused with the reason,
+/// before anything is sent; through `{tenant}.logto.app` it is that tenant's resource.
+#[test]
+fn a_cloud_tenant_through_a_custom_domain_is_refused_with_the_reason() {
+    let output = bare()
+        .env("LOGTO_ENDPOINT", "https://auth.example.com")
+        .env("LOGTO_APP_ID", "m2m-app")
+        .env("LOGTO_APP_SECRET", CANARY_SECRET)
+        .args(["api", "--tenant", "my-tenant", "/api/applications"])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("custom domain"), "{stderr}");
+    assert!(stderr.contains("logto.app"), "{stderr}");
     assert_clean_stderr(&stderr);
 }
