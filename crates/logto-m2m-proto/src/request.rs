@@ -211,10 +211,7 @@ impl TokenRequest {
     /// does this already; a driver of its own that reports transport errors elsewhere does it too.
     #[must_use]
     pub fn scrub_transport_error(&self, error: TransportError) -> TransportError {
-        let scrubber = Scrubber::new(
-            self.config.app_id(),
-            self.config.app_secret().expose_secret(),
-        );
+        let scrubber = self.scrubber();
         error.scrubbed(|text| scrubber.scrub(text))
     }
 
@@ -223,11 +220,16 @@ impl TokenRequest {
     /// say) before it goes into an error or a log.
     #[must_use]
     pub fn scrub_text(&self, text: &str) -> String {
+        self.scrubber().scrub(text)
+    }
+
+    /// The scrubber of this request's credentials: built only on an error path, never on the
+    /// success path.
+    pub(crate) fn scrubber(&self) -> Scrubber {
         Scrubber::new(
             self.config.app_id(),
             self.config.app_secret().expose_secret(),
         )
-        .scrub(text)
     }
 }
 

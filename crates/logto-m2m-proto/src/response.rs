@@ -43,10 +43,7 @@ pub(crate) fn parse_token_response<B: AsRef<[u8]>>(
     let headers = response.headers();
     let body = response.body().as_ref();
     // Built only on the error path: the success path never pays for it.
-    let scrubber = || {
-        let config = request.config();
-        Scrubber::new(config.app_id(), config.app_secret().expose_secret())
-    };
+    let scrubber = || request.scrubber();
 
     if !status.is_success() {
         let scrubber = scrubber();
