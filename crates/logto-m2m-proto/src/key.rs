@@ -76,6 +76,38 @@ impl TokenKey {
         self.fields.organization_id.as_deref()
     }
 
+    /// Feeds every field of the key, in a fixed order, to `feed` (an absent field as an empty one
+    /// after a presence byte), for a hash that is the same in every process: the shared store's
+    /// key names.
+    pub(crate) fn feed_canonical(&self, feed: &mut dyn FnMut(&[u8])) {
+        let fields = &self.fields;
+        feed(fields.credentials.as_bytes());
+        feed(fields.token_endpoint.as_bytes());
+        feed(fields.app_id.as_bytes());
+        feed(match fields.auth_method {
+            ClientAuthMethod::Basic => b"client_secret_basic",
+            ClientAuthMethod::Post => b"client_secret_post",
+        });
+        for optional in [&fields.resource, &fields.organization_id] {
+            match optional {
+                Some(value) => {
+                    feed(b"\x01");
+                    feed(value.as_bytes());
+                }
+                None => feed(b"\x00"),
+            }
+        }
+        feed(&(fields.sorted_scopes.len() as u64).to_be_bytes());
+        for scope in &fields.sorted_scopes {
+            feed(scope.as_bytes());
+        }
+        feed(&(fields.extra.len() as u64).to_be_bytes());
+        for (name, value) in &fields.extra {
+            feed(name.as_bytes());
+            feed(value.as_bytes());
+        }
+    }
+
     /// The scopes of this key, sorted.
     #[must_use]
     pub fn scopes(&self) -> &[String] {

@@ -24,6 +24,8 @@ mod scopes;
 mod scrub;
 mod secret;
 mod sensitive_header;
+mod shared_entry;
+pub mod shared_store;
 pub mod state_machine;
 mod success_body;
 mod token;
@@ -46,6 +48,10 @@ pub use request::{TokenRequest, USER_AGENT_VALUE};
 pub use retry_after::retry_after;
 pub use scopes::Scopes;
 pub use secret::{AccessToken, AppSecret};
+pub use shared_store::{
+    BreakerChange, EntryRefusal, LockOwner, SealedEntry, SharedStep, SharedStorePolicy,
+    StoreAnswer, StoreFailure, StoreKey, StoreNext, StoreOp, StoreView, StoreWrite,
+};
 pub use state_machine::{Fetch, Poll, SlotState, Ticket};
 pub use token::{ParseWarning, Token, TokenType};
 pub use token_cache::TokenCache;

@@ -51,6 +51,12 @@ use crate::key::TokenKey;
 use crate::policy::{CachePolicy, Jitter};
 use crate::request::TokenRequest;
 use crate::response::parse_token_response;
+use crate::secret::AccessToken;
+use crate::shared_entry;
+use crate::shared_store::{
+    BreakerChange, EntryRefusal, LockOwner, SealedEntry, SharedStep, SharedStorePolicy,
+    StoreAnswer, StoreFailure, StoreKey, StoreNext, StoreOp, StoreView, StoreWrite,
+};
 use crate::token::Token;
 
 /// Identifies one request in flight. Hand it back, exactly once, with the outcome of that request.
@@ -61,6 +67,18 @@ pub struct Ticket {
     id: u64,
     sent_at: Instant,
     sent_at_wall: SystemTime,
+    /// For a flight that uses the shared store: what its token request owes the store.
+    shared: Option<TicketShare>,
+}
+
+/// What the token request of a shared flight owes the store once it is answered.
+#[derive(Debug, Clone)]
+struct TicketShare {
+    key: StoreKey,
+    /// The lock this flight holds, to release.
+    owner: Option<LockOwner>,
+    /// Whether to publish the token (the store answered this flight: it is worth writing to).
+    publish: bool,
 }
 
 impl Ticket {
@@ -135,6 +153,18 @@ pub enum Poll {
     },
     /// There is no usable token: send this request, then hand its outcome back.
     Fetch(Fetch),
+    /// There is no usable token, and the shared store is asked first: carry out the step's store
+    /// operation and hand the result back to the [`TokenCache`](crate::TokenCache), which says
+    /// what comes next (more store operations, a token request, or a token adopted from the store).
+    Shared(SharedStep),
+    /// Use this token, and refresh it through the shared store without making anyone wait: the
+    /// refresh starts with this step (see [`Poll::Shared`]).
+    ReadyAndShared {
+        /// The still-usable token.
+        token: Arc<Token>,
+        /// The refresh's first store step.
+        step: SharedStep,
+    },
     /// Another caller's request is in flight: wait for its outcome, then poll again. At `until` the
     /// request counts as abandoned and polling sends a new one.
     Pending {
@@ -246,6 +276,92 @@ pub(crate) fn after(at: Instant, delay: Duration) -> Instant {
     at.checked_add(delay.min(FAR_FUTURE)).unwrap_or(at)
 }
 
+/// The shared store as the cache knows it: its policy and its breaker. One per cache: a store that
+/// is down is down for every key.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedStore {
+    pub(crate) policy: SharedStorePolicy,
+    /// Store failures in a row.
+    failures: u32,
+    breaker: Breaker,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Breaker {
+    /// The store is asked.
+    Closed,
+    /// The store is not asked before `until`.
+    Open { until: Instant },
+    /// One flight is probing the store; the others do not ask it before `until`.
+    Probing { until: Instant },
+}
+
+impl SharedStore {
+    pub(crate) fn new(policy: SharedStorePolicy) -> Self {
+        Self {
+            policy,
+            failures: 0,
+            breaker: Breaker::Closed,
+        }
+    }
+
+    /// Whether a flight starting at `now` asks the store. Past an open breaker's time, the first
+    /// flight to ask probes it.
+    fn allows(&mut self, now: Instant) -> bool {
+        match self.breaker {
+            Breaker::Closed => true,
+            Breaker::Open { until } | Breaker::Probing { until } if now < until => false,
+            Breaker::Open { .. } | Breaker::Probing { .. } => {
+                // A probe's first operation ends within op_timeout; one whose result never came
+                // back (its caller went away) is replaced by the next flight after twice that.
+                self.breaker = Breaker::Probing {
+                    until: after(now, self.policy.op_timeout.saturating_mul(2)),
+                };
+                true
+            }
+        }
+    }
+
+    /// Whether the breaker is open (a probe out included).
+    pub(crate) fn is_open(&self) -> bool {
+        !matches!(self.breaker, Breaker::Closed)
+    }
+
+    /// Counts the result of a store operation at `now`; says whether the breaker moved.
+    pub(crate) fn record(&mut self, now: Instant, ok: bool) -> Option<BreakerChange> {
+        if ok {
+            self.failures = 0;
+            let was_open = self.is_open();
+            self.breaker = Breaker::Closed;
+            return was_open.then_some(BreakerChange::Closed);
+        }
+        self.failures = self.failures.saturating_add(1);
+        let opens = match self.breaker {
+            Breaker::Closed => self.failures >= self.policy.breaker_failures.max(1),
+            Breaker::Probing { .. } => true,
+            // Late results of flights that started before it opened.
+            Breaker::Open { .. } => false,
+        };
+        if !opens {
+            return None;
+        }
+        let change = matches!(self.breaker, Breaker::Closed).then_some(BreakerChange::Opened);
+        self.breaker = Breaker::Open {
+            until: after(now, self.policy.breaker_open_for),
+        };
+        change
+    }
+}
+
+/// The store's side of the current flight, when it is a shared one.
+#[derive(Debug, Clone)]
+struct SharedFlight {
+    /// The flight it belongs to.
+    id: u64,
+    /// Once another replica's lock was seen: how long to wait for its entry.
+    wait_until: Option<Instant>,
+}
+
 /// The state machine of one token key.
 #[derive(Debug, Clone)]
 pub(crate) struct TokenSlot {
@@ -253,6 +369,19 @@ pub(crate) struct TokenSlot {
     state: State,
     /// Consecutive failed attempts, for the backoff; reset by a success.
     failures: u32,
+    /// The key's place in the shared store, once a flight has used it.
+    store_key: Option<StoreKey>,
+    /// The store's side of the current flight, if it is a shared one.
+    shared: Option<SharedFlight>,
+    /// The last token dropped after a 401: never adopted from the store again.
+    rejected: Option<AccessToken>,
+}
+
+/// How a flight starts: a token request, or the shared store first.
+#[allow(clippy::large_enum_variant)] // moved once, straight into a `Poll`
+enum Start {
+    Plain(Fetch),
+    Shared(SharedStep),
 }
 
 impl TokenSlot {
@@ -261,6 +390,9 @@ impl TokenSlot {
             request,
             state: State::Empty,
             failures: 0,
+            store_key: None,
+            shared: None,
+            rejected: None,
         }
     }
 
@@ -299,13 +431,17 @@ impl TokenSlot {
         wall_now: SystemTime,
         policy: &CachePolicy,
         ids: &mut u64,
+        store: Option<&mut SharedStore>,
     ) -> Poll {
         self.advance_time(now, Some(wall_now));
         match &self.state {
             State::Empty => {
-                let (flight, fetch) = self.start_flight(now, wall_now, policy, ids);
+                let (flight, start) = self.start_flight(now, wall_now, policy, ids, store);
                 self.state = State::Fetching { flight };
-                Poll::Fetch(fetch)
+                match start {
+                    Start::Plain(fetch) => Poll::Fetch(fetch),
+                    Start::Shared(step) => Poll::Shared(step),
+                }
             }
             State::Fetching { flight } => Poll::Pending {
                 until: flight.abandoned_at,
@@ -326,10 +462,13 @@ impl TokenSlot {
             },
             State::Ready { held, .. } | State::RefreshBackoff { held, .. } => {
                 let held = held.clone();
-                let (flight, fetch) = self.start_flight(now, wall_now, policy, ids);
+                let (flight, start) = self.start_flight(now, wall_now, policy, ids, store);
                 let token = Arc::clone(&held.token);
                 self.state = State::Refreshing { held, flight };
-                Poll::ReadyAndRefresh { token, fetch }
+                match start {
+                    Start::Plain(fetch) => Poll::ReadyAndRefresh { token, fetch },
+                    Start::Shared(step) => Poll::ReadyAndShared { token, step },
+                }
             }
             State::Refreshing { held, flight } => Poll::Ready {
                 token: Arc::clone(&held.token),
@@ -412,6 +551,7 @@ impl TokenSlot {
         if !is_current {
             return false;
         }
+        self.rejected = Some(token.access_token().clone());
         self.state = match std::mem::replace(&mut self.state, State::Empty) {
             State::Refreshing { flight, .. } => State::Fetching { flight },
             State::RefreshBackoff {
@@ -457,28 +597,227 @@ impl TokenSlot {
         }
     }
 
+    /// Starts a flight: through the shared store if there is one and its breaker lets it be
+    /// asked, else as a token request.
     fn start_flight(
-        &self,
+        &mut self,
         now: Instant,
         wall_now: SystemTime,
         policy: &CachePolicy,
         ids: &mut u64,
-    ) -> (InFlight, Fetch) {
+        store: Option<&mut SharedStore>,
+    ) -> (InFlight, Start) {
         *ids = ids.wrapping_add(1);
         let flight = InFlight {
             id: *ids,
             abandoned_at: after(now, policy.in_flight_timeout),
         };
-        let fetch = Fetch {
-            ticket: Ticket {
-                request: Arc::clone(&self.request),
-                id: flight.id,
-                sent_at: now,
-                sent_at_wall: wall_now,
-            },
-            request: self.request.to_http(),
+        let ticket = Ticket {
+            request: Arc::clone(&self.request),
+            id: flight.id,
+            sent_at: now,
+            sent_at_wall: wall_now,
+            shared: None,
         };
-        (flight, fetch)
+        self.shared = None;
+        if !store.is_some_and(|store| store.allows(now)) {
+            return (flight, Start::Plain(self.fetch(ticket)));
+        }
+        let key = self.store_key();
+        self.shared = Some(SharedFlight {
+            id: flight.id,
+            wait_until: None,
+        });
+        let step = SharedStep {
+            ticket,
+            key,
+            op: StoreOp::Read,
+        };
+        (flight, Start::Shared(step))
+    }
+
+    /// The token request of `ticket`'s flight.
+    fn fetch(&self, ticket: Ticket) -> Fetch {
+        Fetch {
+            ticket,
+            request: self.request.to_http(),
+        }
+    }
+
+    /// The key's place in the shared store (computed once).
+    fn store_key(&mut self) -> StoreKey {
+        self.store_key
+            .get_or_insert_with(|| StoreKey::of(self.request.key()))
+            .clone()
+    }
+
+    /// The result of reading the store for `ticket`'s shared flight at `now`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn handle_store_read(
+        &mut self,
+        ticket: &Ticket,
+        now: Instant,
+        wall_now: SystemTime,
+        jitter: Jitter,
+        policy: &CachePolicy,
+        store: &mut SharedStore,
+        result: Result<StoreView, StoreFailure>,
+    ) -> StoreAnswer {
+        self.advance_time(now, Some(wall_now));
+        if !self.is_current_shared(ticket) {
+            return answer(StoreNext::Over, None, None);
+        }
+        let Ok(view) = result else {
+            let breaker = store.record(now, false);
+            return answer(self.fetch_without_store(ticket), None, breaker);
+        };
+        let breaker = store.record(now, true);
+        let mut refused = None;
+        if let Some(entry) = &view.entry {
+            let key = self.store_key();
+            match self.adoptable(entry, &key, now, wall_now, policy, store) {
+                Ok(Some(token)) => {
+                    let token = self
+                        .finish(ticket, now, Some(wall_now), jitter, policy, Ok(token))
+                        .ok();
+                    return answer(
+                        token.map_or(StoreNext::Over, StoreNext::Adopted),
+                        None,
+                        breaker,
+                    );
+                }
+                Ok(None) => {}
+                Err(refusal) => refused = Some(refusal),
+            }
+        }
+        let next = if view.locked {
+            self.wait_for_holder(ticket, now, &store.policy)
+        } else {
+            StoreNext::Op(StoreOp::Lock {
+                ttl: store.policy.lock_ttl,
+            })
+        };
+        answer(next, refused, breaker)
+    }
+
+    /// The result of trying to take the lock for `ticket`'s shared flight at `now`: `Some(owner)`
+    /// if it was taken with that owner, `None` if another replica holds it.
+    pub(crate) fn handle_store_lock(
+        &mut self,
+        ticket: &Ticket,
+        now: Instant,
+        wall_now: SystemTime,
+        store: &mut SharedStore,
+        result: Result<Option<LockOwner>, StoreFailure>,
+    ) -> StoreAnswer {
+        self.advance_time(now, Some(wall_now));
+        if !self.is_current_shared(ticket) {
+            return answer(StoreNext::Over, None, None);
+        }
+        let breaker = store.record(now, result.is_ok());
+        let next = match result {
+            Err(_) => self.fetch_without_store(ticket),
+            Ok(Some(owner)) => self.fetch_for_store(ticket, Some(owner)),
+            Ok(None) => self.wait_for_holder(ticket, now, &store.policy),
+        };
+        answer(next, None, breaker)
+    }
+
+    /// Whether `ticket` is the current flight's, and that flight a shared one.
+    fn is_current_shared(&self, ticket: &Ticket) -> bool {
+        self.is_current(ticket)
+            && self
+                .shared
+                .as_ref()
+                .is_some_and(|shared| shared.id == ticket.id)
+    }
+
+    /// An entry's token if it may be adopted now: `Ok(None)` for a valid entry that is no better
+    /// than the token held (a refresh is still needed).
+    fn adoptable(
+        &self,
+        entry: &[u8],
+        key: &StoreKey,
+        now: Instant,
+        wall_now: SystemTime,
+        policy: &CachePolicy,
+        store: &SharedStore,
+    ) -> Result<Option<Arc<Token>>, EntryRefusal> {
+        let token = shared_entry::open(
+            entry,
+            &self.request,
+            key,
+            now,
+            wall_now,
+            store.policy.max_clock_skew,
+        )?;
+        if self
+            .rejected
+            .as_ref()
+            .is_some_and(|rejected| rejected == token.access_token())
+        {
+            return Err(EntryRefusal::Rejected);
+        }
+        let token = Arc::new(token);
+        let held = Held::new(&token, policy);
+        if held.is_over(now, Some(wall_now)) {
+            return Err(EntryRefusal::Expired);
+        }
+        let better = match &self.state {
+            State::Refreshing { held: current, .. } => {
+                current.token.access_token() != token.access_token()
+                    && held.usable_until > current.usable_until
+            }
+            _ => true,
+        };
+        Ok(better.then_some(token))
+    }
+
+    /// Another replica holds the lock: wait for its entry until the lock's time has passed, then
+    /// fetch without it.
+    fn wait_for_holder(
+        &mut self,
+        ticket: &Ticket,
+        now: Instant,
+        policy: &SharedStorePolicy,
+    ) -> StoreNext {
+        let abandoned_at = match &self.state {
+            State::Fetching { flight } | State::Refreshing { flight, .. } => flight.abandoned_at,
+            _ => now,
+        };
+        let Some(shared) = self.shared.as_mut() else {
+            return self.fetch_without_store(ticket);
+        };
+        let until = *shared
+            .wait_until
+            .get_or_insert_with(|| after(now, policy.lock_ttl).min(abandoned_at));
+        if now < until {
+            StoreNext::Op(StoreOp::Wait { until })
+        } else {
+            // The holder went quiet: fetch, and publish for the others.
+            self.fetch_for_store(ticket, None)
+        }
+    }
+
+    /// The token request of a shared flight, holding the lock with `owner` (or none), publishing
+    /// its token.
+    fn fetch_for_store(&mut self, ticket: &Ticket, owner: Option<LockOwner>) -> StoreNext {
+        let key = self.store_key();
+        let mut ticket = ticket.clone();
+        ticket.shared = Some(TicketShare {
+            key,
+            owner,
+            publish: true,
+        });
+        StoreNext::Fetch(self.fetch(ticket))
+    }
+
+    /// The store failed this flight: a plain token request, nothing owed to the store.
+    fn fetch_without_store(&mut self, ticket: &Ticket) -> StoreNext {
+        self.shared = None;
+        let mut ticket = ticket.clone();
+        ticket.shared = None;
+        StoreNext::Fetch(self.fetch(ticket))
     }
 
     /// The moves that time alone makes: a token passing its usable-until (by the monotonic clock,
@@ -513,6 +852,51 @@ impl TokenSlot {
             State::Failed { retry_at, .. } if now >= retry_at => State::Empty,
             other => other,
         };
+    }
+}
+
+/// What a shared flight's token request owes the store, once answered (`token` on success):
+/// the entry to publish, sealed with `nonce`, and the lock to release.
+pub(crate) fn store_write(
+    ticket: &Ticket,
+    token: Option<&Token>,
+    now: Instant,
+    wall_now: SystemTime,
+    nonce: [u8; 24],
+    policy: &CachePolicy,
+) -> Option<StoreWrite> {
+    let share = ticket.shared.as_ref()?;
+    let entry = token.filter(|_| share.publish).and_then(|token| {
+        // The store keeps the entry as long as the token is usable, by either clock.
+        let ttl = policy
+            .usable_until(token)
+            .saturating_duration_since(now)
+            .min(
+                policy
+                    .usable_until_wall(token)
+                    .duration_since(wall_now)
+                    .unwrap_or_default(),
+            );
+        let bytes = shared_entry::seal(token, &ticket.request, &share.key, nonce)?;
+        (!ttl.is_zero()).then_some(SealedEntry { bytes, ttl })
+    });
+    (entry.is_some() || share.owner.is_some()).then(|| StoreWrite {
+        key: share.key.clone(),
+        entry,
+        release: share.owner,
+    })
+}
+
+/// A store answer.
+pub(crate) fn answer(
+    next: StoreNext,
+    refused: Option<EntryRefusal>,
+    breaker: Option<BreakerChange>,
+) -> StoreAnswer {
+    StoreAnswer {
+        next,
+        refused,
+        breaker,
     }
 }
 

@@ -27,7 +27,14 @@ use crate::error::{Error, TransportError};
 use crate::key::TokenKey;
 use crate::policy::{CachePolicy, Jitter};
 use crate::request::TokenRequest;
-use crate::state_machine::{Poll, SlotState, Ticket, TokenSlot, on_arrival, parse_for_ticket};
+use crate::shared_store::{
+    BreakerChange, LockOwner, SharedStorePolicy, StoreAnswer, StoreFailure, StoreNext, StoreView,
+    StoreWrite,
+};
+use crate::state_machine::{
+    Poll, SharedStore, SlotState, Ticket, TokenSlot, answer, on_arrival, parse_for_ticket,
+    store_write,
+};
 use crate::token::Token;
 
 /// Tokens for many keys, each driven by its own state machine. The caller owns time and IO: every
@@ -48,6 +55,8 @@ pub struct TokenCache {
     policy: CachePolicy,
     slots: Slots,
     ticket_ids: u64,
+    /// The shared store, when replicas share one: its policy and breaker.
+    store: Option<SharedStore>,
 }
 
 /// The slots, filed as idle or busy.
@@ -87,7 +96,30 @@ impl TokenCache {
             policy,
             slots: Slots::default(),
             ticket_ids: 0,
+            store: None,
         }
+    }
+
+    /// The same cache, asking a shared store (with `policy`) before every token request: flights
+    /// then start with [`Poll::Shared`] / [`Poll::ReadyAndShared`] instead of [`Poll::Fetch`] /
+    /// [`Poll::ReadyAndRefresh`] (see [`crate::shared_store`]).
+    #[must_use]
+    pub fn with_shared_store(mut self, policy: SharedStorePolicy) -> Self {
+        self.store = Some(SharedStore::new(policy));
+        self
+    }
+
+    /// The shared store's policy, if the cache uses one.
+    #[must_use]
+    pub fn shared_store_policy(&self) -> Option<&SharedStorePolicy> {
+        self.store.as_ref().map(|store| &store.policy)
+    }
+
+    /// Whether the shared store's breaker is open: flights do not ask the store (but for one
+    /// probe now and then).
+    #[must_use]
+    pub fn store_breaker_open(&self) -> bool {
+        self.store.as_ref().is_some_and(SharedStore::is_open)
     }
 
     /// The policy in force.
@@ -105,11 +137,11 @@ impl TokenCache {
     /// A key the cache does not hold yet takes a slot; when all `max_keys` slots are busy, the
     /// answer is [`Poll::Failed`] with [`Error::CacheFull`] and no slot is taken.
     pub fn poll(&mut self, request: &TokenRequest, now: Instant, wall_now: SystemTime) -> Poll {
-        let (policy, ids) = (&self.policy, &mut self.ticket_ids);
+        let (policy, ids, store) = (&self.policy, &mut self.ticket_ids, &mut self.store);
         if let Ok(poll) = self
             .slots
             .with_slot(request.key(), now, Use::Poll, (), |slot, ()| {
-                slot.poll(now, wall_now, policy, ids)
+                slot.poll(now, wall_now, policy, ids, store.as_mut())
             })
         {
             return poll;
@@ -123,7 +155,13 @@ impl TokenCache {
             };
         }
         let mut slot = TokenSlot::new(Arc::new(request.clone()));
-        let poll = slot.poll(now, wall_now, &self.policy, &mut self.ticket_ids);
+        let poll = slot.poll(
+            now,
+            wall_now,
+            &self.policy,
+            &mut self.ticket_ids,
+            self.store.as_mut(),
+        );
         self.slots.file(request.key().clone(), slot, now);
         poll
     }
@@ -164,6 +202,77 @@ impl TokenCache {
         self.finish(&ticket, now, None, jitter, Err(error.clone()))
             .err()
             .unwrap_or(error)
+    }
+
+    /// Hands back the result of a [`StoreOp::Read`](crate::StoreOp::Read) for `ticket`'s shared
+    /// flight, at `now` (`wall_now` by the wall clock; `jitter` spreads the refresh point of a token
+    /// adopted from the store). Says what comes next.
+    pub fn handle_store_read(
+        &mut self,
+        ticket: &Ticket,
+        now: Instant,
+        wall_now: SystemTime,
+        jitter: Jitter,
+        result: Result<StoreView, StoreFailure>,
+    ) -> StoreAnswer {
+        let (policy, store) = (&self.policy, &mut self.store);
+        let Some(store) = store.as_mut() else {
+            return over();
+        };
+        self.slots
+            .with_slot(ticket.key(), now, Use::Other, result, |slot, result| {
+                slot.handle_store_read(ticket, now, wall_now, jitter, policy, store, result)
+            })
+            .unwrap_or_else(|_| over())
+    }
+
+    /// Hands back the result of a [`StoreOp::Lock`](crate::StoreOp::Lock) for `ticket`'s shared
+    /// flight, at `now`: `Some(owner)` if the lock was taken with that owner, `None` if another
+    /// replica holds it. Says what comes next.
+    pub fn handle_store_lock(
+        &mut self,
+        ticket: &Ticket,
+        now: Instant,
+        wall_now: SystemTime,
+        result: Result<Option<LockOwner>, StoreFailure>,
+    ) -> StoreAnswer {
+        let Some(store) = self.store.as_mut() else {
+            return over();
+        };
+        self.slots
+            .with_slot(ticket.key(), now, Use::Other, result, |slot, result| {
+                slot.handle_store_lock(ticket, now, wall_now, store, result)
+            })
+            .unwrap_or_else(|_| over())
+    }
+
+    /// After the token request of a shared flight was answered (with `token`, or `None` after a
+    /// failure): what to write to the store, if anything. The entry is sealed with `nonce` (24
+    /// random bytes, fresh for every call). Call it with the ticket the request was sent with,
+    /// after handing the outcome back.
+    #[must_use]
+    pub fn store_write(
+        &self,
+        ticket: &Ticket,
+        token: Option<&Token>,
+        now: Instant,
+        wall_now: SystemTime,
+        nonce: [u8; 24],
+    ) -> Option<StoreWrite> {
+        // The slot does not take part: the ticket says what the flight owes the store.
+        store_write(ticket, token, now, wall_now, nonce, &self.policy)
+    }
+
+    /// Hands back the result of a [`StoreWrite`] at `now`, for the breaker. Says whether the
+    /// breaker moved.
+    pub fn handle_store_write(
+        &mut self,
+        now: Instant,
+        result: Result<(), StoreFailure>,
+    ) -> Option<BreakerChange> {
+        self.store
+            .as_mut()
+            .and_then(|store| store.record(now, result.is_ok()))
     }
 
     /// The caller of `ticket`'s request went away before the outcome: the request no longer
@@ -276,6 +385,11 @@ impl TokenCache {
             })
             .unwrap_or_else(|outcome| outcome)
     }
+}
+
+/// The answer for a ticket with no slot or no store behind it: nothing more to do.
+fn over() -> StoreAnswer {
+    answer(StoreNext::Over, None, None)
 }
 
 impl Slots {

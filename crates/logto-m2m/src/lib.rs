@@ -19,6 +19,7 @@ pub mod management_api;
 pub mod metrics;
 mod provider;
 mod retry;
+pub mod shared_store;
 mod source;
 mod sync;
 #[cfg(feature = "tokio")]
@@ -44,11 +45,12 @@ pub use logto_m2m_proto as proto;
 pub use logto_m2m_proto::{
     AccessToken, AppSecret, CachePolicy, ClientAuthMethod, ClientConfig, ClientConfigBuilder,
     ConfigError, Error, ErrorCode, ErrorKind, ExpiryPolicy, InvalidResponse, OAuthError,
-    ParseWarning, ResponseProblem, Scopes, ServerError, ServerErrorReason, Token, TokenParams,
-    TokenRequest, TransportError, TransportErrorKind,
+    ParseWarning, ResponseProblem, Scopes, ServerError, ServerErrorReason, SharedStorePolicy,
+    StoreFailure, Token, TokenParams, TokenRequest, TransportError, TransportErrorKind,
 };
 pub use provider::{BlockingTokenProvider, TokenProvider};
 pub use retry::RetryPolicy;
+pub use shared_store::{BlockingSharedStore, SharedStore, StoreError};
 pub use source::TokenSource;
 #[cfg(feature = "tokio")]
 pub use tokio_hooks::with_tokio;
