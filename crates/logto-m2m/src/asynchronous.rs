@@ -12,13 +12,16 @@ use std::time::{Duration, Instant};
 
 use logto_m2m_proto::http::Request;
 use logto_m2m_proto::{
-    AppSecret, ClientConfig, ConfigError, Error, Token, TokenParams, TokenRequest,
+    AppSecret, ClientConfig, ConfigError, Error, StoreFailure, StoreKey, StoreOp, Token,
+    TokenParams, TokenRequest,
 };
 
 use crate::builder::TokenManagerBuilder;
 use crate::config_cell::ConfigCell;
-use crate::driver::{Attempt, Core, InFlight, Step, attempt_timed_out, out_of_time};
+use crate::driver::{Attempt, Core, InFlight, Started, Step, attempt_timed_out, out_of_time};
 use crate::env::EnvError;
+use crate::shared_flight::StoreTask;
+use crate::shared_store::{SharedStore, StoreError};
 use crate::source::{FreshUntil, RequestCell, SnapshotCell, TokenSource};
 use crate::transport::{IntoTransportError, Transport};
 
@@ -90,6 +93,8 @@ struct Inner<T> {
     unstarted_reported: Arc<AtomicBool>,
     /// Whether a panicking sleeper has been reported.
     sleeper_panic_reported: AtomicBool,
+    /// The store shared with other replicas, if any.
+    store: Option<Arc<dyn SharedStore>>,
 }
 
 impl<T> Clone for AsyncTokenManager<T> {
@@ -134,12 +139,14 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
     }
 
     pub(crate) fn from_builder(builder: TokenManagerBuilder<T>) -> Self {
+        let (store, store_policy) = builder.store.for_async();
         Self {
             inner: Arc::new(Inner {
                 core: Arc::new(Core::new(
                     builder.cache_policy,
                     builder.retry_policy,
                     builder.clock,
+                    store_policy,
                 )),
                 transport: builder.transport,
                 config: ConfigCell::new(builder.config),
@@ -147,6 +154,7 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
                 sleeper: builder.sleeper.unwrap_or_else(|| Arc::new(DefaultSleeper)),
                 unstarted_reported: Arc::default(),
                 sleeper_panic_reported: AtomicBool::new(false),
+                store,
             }),
         }
     }
@@ -296,12 +304,12 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
             return self.inner.fetch(attempt).await.unwrap_or(token);
         };
         let inner = Arc::clone(&self.inner);
-        let (guard, request, deadline) = attempt.start(&self.inner.core);
+        let (guard, started, deadline) = attempt.start(&self.inner.core);
         let unstarted = Unstarted(Some(Arc::clone(&self.inner.unstarted_reported)));
         let task: BackgroundTask = Box::pin(async move {
             let mut unstarted = unstarted;
             unstarted.0 = None;
-            let _ = inner.exchange(guard, request, deadline).await;
+            let _ = inner.carry_out(guard, started, deadline).await;
         });
         // A spawner that panics drops the task while unwinding: its guard hands the ticket back as
         // a failure, and the caller still gets the valid token.
@@ -345,8 +353,85 @@ impl<T> Inner<T> {
 
 impl<T: Transport> Inner<T> {
     async fn fetch(&self, attempt: Attempt) -> Result<Arc<Token>, Error> {
-        let (guard, request, deadline) = attempt.start(&self.core);
+        let (guard, started, deadline) = attempt.start(&self.core);
+        self.carry_out(guard, started, deadline).await
+    }
+
+    /// Carries out a started flight: through the shared store first if it says so, then the token
+    /// request if it comes to one.
+    async fn carry_out(
+        &self,
+        mut guard: InFlight,
+        started: Started,
+        deadline: Instant,
+    ) -> Result<Arc<Token>, Error> {
+        let request = match started {
+            Started::Send(request) => request,
+            Started::Shared(key, op) => {
+                match self.through_store(&mut guard, &key, op, deadline).await {
+                    StoreTask::Send(request) => request,
+                    StoreTask::Done(result) => return result,
+                    _ => return Err(out_of_time()),
+                }
+            }
+        };
         self.exchange(guard, request, deadline).await
+    }
+
+    /// Carries out the store tasks of a shared flight until it comes to a token request (`Send`)
+    /// or an end (`Done`). Every operation is raced against its timeout on the sleeper, and the
+    /// state machine ends the flight by `deadline`.
+    async fn through_store(
+        &self,
+        guard: &mut InFlight,
+        key: &StoreKey,
+        op: StoreOp,
+        deadline: Instant,
+    ) -> StoreTask {
+        let core = &self.core;
+        let Some(store) = &self.store else {
+            return StoreTask::Done(Err(out_of_time()));
+        };
+        let mut task = core.store_task(guard, key, op, deadline);
+        loop {
+            task = match task {
+                StoreTask::Read(timeout) => {
+                    let result = self.bounded(store.read(key, timeout), timeout).await;
+                    core.store_read(guard, key, result, deadline)
+                }
+                StoreTask::Lock {
+                    owner,
+                    ttl,
+                    timeout,
+                } => {
+                    let attempt = store.try_lock(key, &owner, ttl, timeout);
+                    let result = self.bounded(attempt, timeout).await;
+                    core.store_locked(guard, key, owner, result, deadline)
+                }
+                StoreTask::Wait(duration) => {
+                    // Woken by the store's notification, or at the end of the wait in any case.
+                    let _ = first_of(store.wait(key, duration), self.timer(duration)).await;
+                    core.store_task(guard, key, StoreOp::Read, deadline)
+                }
+                done => return done,
+            };
+        }
+    }
+
+    /// Runs a store operation, counting it as timed out if it is still going after `timeout`.
+    async fn bounded<R>(
+        &self,
+        operation: impl Future<Output = Result<R, StoreError>>,
+        timeout: Duration,
+    ) -> Result<R, StoreError> {
+        first_of(operation, self.timer(timeout))
+            .await
+            .unwrap_or_else(|| {
+                Err(StoreError::message(
+                    StoreFailure::TimedOut,
+                    "no answer within the operation's timeout",
+                ))
+            })
     }
 
     /// Sends `request` if any time is left until `deadline` (else hands the ticket back unsent),
@@ -368,7 +453,14 @@ impl<T: Transport> Inner<T> {
             Some(outcome) => outcome.map_err(IntoTransportError::into_transport_error),
             None => Err(attempt_timed_out()),
         };
-        guard.complete(outcome)
+        let ticket = self.store.as_ref().and_then(|_| guard.ticket().cloned());
+        let (result, write) = guard.complete(outcome);
+        if let (Some(store), Some(write), Some(ticket)) = (&self.store, write, ticket) {
+            let timeout = self.core.store_op_timeout();
+            let written = self.bounded(store.write(&write, timeout), timeout).await;
+            self.core.store_written(&write, ticket.key(), written);
+        }
+        result
     }
 }
 

@@ -5,13 +5,16 @@ use std::time::Instant;
 
 use logto_m2m_proto::http::Request;
 use logto_m2m_proto::{
-    AppSecret, ClientConfig, ConfigError, Error, Token, TokenParams, TokenRequest,
+    AppSecret, ClientConfig, ConfigError, Error, StoreKey, StoreOp, Token, TokenParams,
+    TokenRequest,
 };
 
 use crate::builder::TokenManagerBuilder;
 use crate::config_cell::ConfigCell;
-use crate::driver::{Attempt, Core, InFlight, Step, out_of_time};
+use crate::driver::{Attempt, Core, InFlight, Started, Step, out_of_time};
 use crate::env::EnvError;
+use crate::shared_flight::StoreTask;
+use crate::shared_store::BlockingSharedStore;
 use crate::source::{FreshUntil, RequestCell, SnapshotCell, TokenSource};
 use crate::transport::{BlockingTransport, IntoTransportError};
 
@@ -39,6 +42,8 @@ struct Inner<T> {
     core: Arc<Core>,
     transport: T,
     config: ConfigCell,
+    /// The store shared with other replicas, if any.
+    store: Option<Arc<dyn BlockingSharedStore>>,
 }
 
 impl<T> Clone for BlockingTokenManager<T> {
@@ -78,15 +83,18 @@ impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
     }
 
     pub(crate) fn from_builder(builder: TokenManagerBuilder<T>) -> Self {
+        let (store, store_policy) = builder.store.for_blocking();
         Self {
             inner: Arc::new(Inner {
                 core: Arc::new(Core::new(
                     builder.cache_policy,
                     builder.retry_policy,
                     builder.clock,
+                    store_policy,
                 )),
                 transport: builder.transport,
                 config: ConfigCell::new(builder.config),
+                store,
             }),
         }
     }
@@ -224,18 +232,79 @@ impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
     /// the guard dropped with the closure) and a later call tries again; if the thread panics, the
     /// guard hands the ticket back as a failure, and the state machine backs off.
     fn refresh_in_background(&self, attempt: Attempt) {
-        let (guard, request, deadline) = attempt.start(&self.inner.core);
+        let (guard, started, deadline) = attempt.start(&self.inner.core);
         let inner = Arc::clone(&self.inner);
         let _ = crate::sync::spawn_thread("logto-m2m-refresh", move || {
-            let _ = inner.exchange(guard, request, deadline);
+            let _ = inner.carry_out(guard, started, deadline);
         });
     }
 }
 
 impl<T: BlockingTransport> Inner<T> {
     fn fetch(&self, attempt: Attempt) -> Result<Arc<Token>, Error> {
-        let (guard, request, deadline) = attempt.start(&self.core);
+        let (guard, started, deadline) = attempt.start(&self.core);
+        self.carry_out(guard, started, deadline)
+    }
+
+    /// Carries out a started flight: through the shared store first if it says so, then the token
+    /// request if it comes to one.
+    fn carry_out(
+        &self,
+        mut guard: InFlight,
+        started: Started,
+        deadline: Instant,
+    ) -> Result<Arc<Token>, Error> {
+        let request = match started {
+            Started::Send(request) => request,
+            Started::Shared(key, op) => match self.through_store(&mut guard, &key, op, deadline) {
+                StoreTask::Send(request) => request,
+                StoreTask::Done(result) => return result,
+                _ => return Err(out_of_time()),
+            },
+        };
         self.exchange(guard, request, deadline)
+    }
+
+    /// Carries out the store tasks of a shared flight until it comes to a token request (`Send`)
+    /// or an end (`Done`). Every task is bounded in time: the store is given each operation's
+    /// timeout, and the state machine ends the flight by `deadline`.
+    fn through_store(
+        &self,
+        guard: &mut InFlight,
+        key: &StoreKey,
+        op: StoreOp,
+        deadline: Instant,
+    ) -> StoreTask {
+        let core = &self.core;
+        let Some(store) = &self.store else {
+            return StoreTask::Done(Err(out_of_time()));
+        };
+        let mut task = core.store_task(guard, key, op, deadline);
+        loop {
+            task = match task {
+                StoreTask::Read(timeout) => {
+                    let result = store.read(key, timeout);
+                    core.store_read(guard, key, result, deadline)
+                }
+                StoreTask::Lock {
+                    owner,
+                    ttl,
+                    timeout,
+                } => {
+                    let result = store.try_lock(key, &owner, ttl, timeout);
+                    core.store_locked(guard, key, owner, result, deadline)
+                }
+                StoreTask::Wait(duration) => {
+                    let started = core.now();
+                    if store.wait(key, duration).is_err() {
+                        let waited = core.now().saturating_duration_since(started);
+                        core.clock.sleep(duration.saturating_sub(waited));
+                    }
+                    core.store_task(guard, key, StoreOp::Read, deadline)
+                }
+                done => return done,
+            };
+        }
     }
 
     /// Sends `request` if any time is left until `deadline` (else hands the ticket back unsent);
@@ -255,7 +324,13 @@ impl<T: BlockingTransport> Inner<T> {
             .transport
             .send(request)
             .map_err(IntoTransportError::into_transport_error);
-        guard.complete(outcome)
+        let ticket = self.store.as_ref().and_then(|_| guard.ticket().cloned());
+        let (result, write) = guard.complete(outcome);
+        if let (Some(store), Some(write), Some(ticket)) = (&self.store, write, ticket) {
+            let written = store.write(&write, self.core.store_op_timeout());
+            self.core.store_written(&write, ticket.key(), written);
+        }
+        result
     }
 }
 

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use logto_m2m_proto::{CachePolicy, ClientConfig};
+use logto_m2m_proto::{CachePolicy, ClientConfig, SharedStorePolicy};
 
 use crate::asynchronous::{AsyncTokenManager, Sleep, Spawn};
 use crate::blocking::BlockingTokenManager;
 use crate::clock::{Clock, ManagerClock};
 use crate::env::{EnvError, config_from_env};
 use crate::retry::RetryPolicy;
+use crate::shared_store::{BlockingSharedStore, SharedStore};
 use crate::transport::{BlockingTransport, Transport};
 
 /// Builds a [`BlockingTokenManager`] or an [`AsyncTokenManager`].
@@ -22,6 +23,45 @@ pub struct TokenManagerBuilder<T> {
     pub(crate) spawner: Option<Arc<dyn Spawn>>,
     pub(crate) sleeper: Option<Arc<dyn Sleep>>,
     pub(crate) clock: ManagerClock,
+    pub(crate) store: StoreSetting,
+}
+
+/// The shared store a builder was given, for either kind of manager, and its policy.
+#[derive(Default)]
+pub(crate) struct StoreSetting {
+    pub(crate) blocking: Option<Arc<dyn BlockingSharedStore>>,
+    pub(crate) asynchronous: Option<Arc<dyn SharedStore>>,
+    pub(crate) policy: SharedStorePolicy,
+}
+
+impl StoreSetting {
+    /// Whether any store was given.
+    fn is_set(&self) -> bool {
+        self.blocking.is_some() || self.asynchronous.is_some()
+    }
+
+    /// The store for a blocking manager, and the policy that goes with it.
+    pub(crate) fn for_blocking(
+        &self,
+    ) -> (
+        Option<Arc<dyn BlockingSharedStore>>,
+        Option<SharedStorePolicy>,
+    ) {
+        if self.blocking.is_none() && self.asynchronous.is_some() {
+            crate::events::store_of_other_kind();
+        }
+        let policy = self.blocking.is_some().then_some(self.policy);
+        (self.blocking.clone(), policy)
+    }
+
+    /// The store for an async manager, and the policy that goes with it.
+    pub(crate) fn for_async(&self) -> (Option<Arc<dyn SharedStore>>, Option<SharedStorePolicy>) {
+        if self.asynchronous.is_none() && self.blocking.is_some() {
+            crate::events::store_of_other_kind();
+        }
+        let policy = self.asynchronous.is_some().then_some(self.policy);
+        (self.asynchronous.clone(), policy)
+    }
 }
 
 impl<T> std::fmt::Debug for TokenManagerBuilder<T> {
@@ -33,6 +73,8 @@ impl<T> std::fmt::Debug for TokenManagerBuilder<T> {
             .field("spawner", &self.spawner.is_some())
             .field("sleeper", &self.sleeper.is_some())
             .field("clock", &self.clock)
+            .field("shared_store", &self.store.is_set())
+            .field("shared_store_policy", &self.store.policy)
             .finish_non_exhaustive()
     }
 }
@@ -48,6 +90,7 @@ impl<T> TokenManagerBuilder<T> {
             spawner: None,
             sleeper: None,
             clock: ManagerClock::System,
+            store: StoreSetting::default(),
         }
     }
 
@@ -87,6 +130,38 @@ impl<T> TokenManagerBuilder<T> {
     /// [`DefaultSleeper`](crate::DefaultSleeper).
     pub fn sleeper(mut self, sleeper: impl Sleep) -> Self {
         self.sleeper = Some(Arc::new(sleeper));
+        self
+    }
+
+    /// Shares tokens with every replica through `store` (for example `logto_m2m_redis::RedisStore`),
+    /// for either kind of manager: before fetching or refreshing a token, the manager adopts the
+    /// one another replica published, or fetches it for them all while the others wait. A store
+    /// that fails or is slow never fails a call: the manager fetches on its own meanwhile. See the
+    /// `shared_store` module and the protocol in `logto_m2m_proto::shared_store`.
+    pub fn shared_store<S: BlockingSharedStore + SharedStore>(mut self, store: S) -> Self {
+        let store = Arc::new(store);
+        self.store.blocking = Some(Arc::clone(&store) as Arc<dyn BlockingSharedStore>);
+        self.store.asynchronous = Some(store);
+        self
+    }
+
+    /// (Blocking only.) Shares tokens through a store that only has blocking operations; see
+    /// [`shared_store`](Self::shared_store).
+    pub fn blocking_shared_store(mut self, store: impl BlockingSharedStore) -> Self {
+        self.store.blocking = Some(Arc::new(store));
+        self
+    }
+
+    /// (Async only.) Shares tokens through a store that only has async operations; see
+    /// [`shared_store`](Self::shared_store).
+    pub fn async_shared_store(mut self, store: impl SharedStore) -> Self {
+        self.store.asynchronous = Some(Arc::new(store));
+        self
+    }
+
+    /// Sets the shared store's policy: operation timeout, lock lifetime, clock skew, breaker.
+    pub fn shared_store_policy(mut self, policy: SharedStorePolicy) -> Self {
+        self.store.policy = policy;
         self
     }
 

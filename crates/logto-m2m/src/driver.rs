@@ -11,14 +11,15 @@ use std::time::{Duration, Instant};
 
 use logto_m2m_proto::http::{Request, Response};
 use logto_m2m_proto::{
-    CachePolicy, CredentialsFingerprint, Error, Fetch, Poll, Ticket, Token, TokenCache, TokenKey,
-    TokenRequest, TransportError, TransportErrorKind,
+    CachePolicy, CredentialsFingerprint, Error, Fetch, Poll, SharedStep, SharedStorePolicy,
+    StoreKey, StoreOp, StoreWrite, Ticket, Token, TokenCache, TokenKey, TokenRequest,
+    TransportError, TransportErrorKind,
 };
 
 use crate::attempt_timeout::AttemptTimeout;
 use crate::clock::ManagerClock;
 use crate::events;
-use crate::jitter::random_jitter;
+use crate::randomness::{entry_nonce, random_jitter};
 use crate::retry::RetryPolicy;
 use crate::source::FreshUntil;
 use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard};
@@ -57,10 +58,29 @@ pub(crate) enum Step {
     Sleep(Instant),
 }
 
-/// A request to send, its ticket, and the instant by which its exchange must end.
+/// A flight to carry out (a request to send, or the shared store to ask first), its ticket, and
+/// the instant by which it must end.
 pub(crate) struct Attempt {
-    pub(crate) fetch: Fetch,
+    pub(crate) work: Work,
     pub(crate) deadline: Instant,
+}
+
+/// How a flight starts.
+#[allow(clippy::large_enum_variant)] // moved once per flight
+pub(crate) enum Work {
+    /// Send this token request.
+    Send(Fetch),
+    /// Ask the shared store first.
+    Shared(SharedStep),
+}
+
+/// A started flight's first move, its ticket now held by its guard.
+#[allow(clippy::large_enum_variant)] // moved once per flight
+pub(crate) enum Started {
+    /// Send this token request.
+    Send(Request<Vec<u8>>),
+    /// Carry out this store operation for this key.
+    Shared(StoreKey, StoreOp),
 }
 
 /// One call's progress: its deadline, how many failed attempts it has seen, how many requests it
@@ -116,10 +136,20 @@ impl Call {
 }
 
 impl Core {
-    pub(crate) fn new(policy: CachePolicy, retry: RetryPolicy, clock: ManagerClock) -> Self {
+    pub(crate) fn new(
+        policy: CachePolicy,
+        retry: RetryPolicy,
+        clock: ManagerClock,
+        store: Option<SharedStorePolicy>,
+    ) -> Self {
         events::manager_built();
+        let cache = TokenCache::new(policy);
+        let cache = match store {
+            Some(store) => cache.with_shared_store(store),
+            None => cache,
+        };
         Self {
-            cache: Mutex::new(TokenCache::new(policy)),
+            cache: Mutex::new(cache),
             blocking_wakeup: Condvar::new(),
             async_wakeup: event_listener::Event::new(),
             changes: AtomicU64::new(0),
@@ -185,24 +215,13 @@ impl Core {
                 )
             }
             Poll::ReadyAndRefresh { token, fetch } => {
-                events::served_from_cache(request.key());
-                events::refresh_ahead(request.key());
-                // Nobody waits for it: it only has to end before it would count as abandoned.
-                let deadline = abandoned_at;
-                Step::RefreshThenDone(token, Attempt { fetch, deadline })
+                Self::refresh_then_done(request, token, Work::Send(fetch), abandoned_at)
             }
-            // Nothing was sent: the ticket goes straight back, and the next caller may send.
-            Poll::Fetch(fetch)
-                if call.sent >= self.retry.max_attempts || !call.fits(now, &self.retry) =>
-            {
-                cache.cancel(fetch.ticket, now);
-                Step::Done(Err(call.give_up()))
+            Poll::ReadyAndShared { token, step } => {
+                Self::refresh_then_done(request, token, Work::Shared(step), abandoned_at)
             }
-            Poll::Fetch(fetch) => {
-                call.sent += 1;
-                let deadline = call.attempt_deadline(abandoned_at);
-                Step::Fetch(Attempt { fetch, deadline })
-            }
+            Poll::Fetch(fetch) => self.fetch(cache, call, now, Work::Send(fetch), abandoned_at),
+            Poll::Shared(step) => self.fetch(cache, call, now, Work::Shared(step), abandoned_at),
             Poll::Pending { until } => match call.deadline {
                 Some(deadline) if now >= deadline => Step::Done(Err(call.give_up())),
                 Some(deadline) => Step::Wait(until.min(deadline)),
@@ -231,29 +250,69 @@ impl Core {
         }
     }
 
-    /// Hands back the outcome of a request, and wakes every waiting caller.
+    /// Serve `token`, and refresh it with `work` in the background.
+    fn refresh_then_done(
+        request: &TokenRequest,
+        token: Arc<Token>,
+        work: Work,
+        abandoned_at: Instant,
+    ) -> Step {
+        events::served_from_cache(request.key());
+        events::refresh_ahead(request.key());
+        // Nobody waits for it: it only has to end before it would count as abandoned.
+        let deadline = abandoned_at;
+        Step::RefreshThenDone(token, Attempt { work, deadline })
+    }
+
+    /// Carry out `work` within the call's budget; if the budget is spent, nothing was sent: the
+    /// ticket goes straight back, and the next caller may send.
+    fn fetch(
+        &self,
+        cache: &mut TokenCache,
+        call: &mut Call,
+        now: Instant,
+        work: Work,
+        abandoned_at: Instant,
+    ) -> Step {
+        if call.sent >= self.retry.max_attempts || !call.fits(now, &self.retry) {
+            cache.cancel(work.into_ticket(), now);
+            return Step::Done(Err(call.give_up()));
+        }
+        call.sent += 1;
+        let deadline = call.attempt_deadline(abandoned_at);
+        Step::Fetch(Attempt { work, deadline })
+    }
+
+    /// Hands back the outcome of a request, and wakes every waiting caller. Also says what the
+    /// request owes the shared store, if anything.
     fn complete(
         &self,
         ticket: Ticket,
         outcome: Result<Response<Vec<u8>>, TransportError>,
-    ) -> Result<Arc<Token>, Error> {
+    ) -> (Result<Arc<Token>, Error>, Option<StoreWrite>) {
         // The ticket is handed back below; a copy (a reference count) names the key in the event.
         let fetched = ticket.clone();
         let now = self.now();
         let jitter = random_jitter();
-        let result = {
+        let wall_now = self.clock.wall_now();
+        let (result, write) = {
             let mut cache = self.lock();
-            match outcome {
+            let result = match outcome {
                 // The body holds the token: zeroized as soon as it is parsed.
                 Ok(response) => cache.handle_response(
                     ticket,
                     now,
-                    self.clock.wall_now(),
+                    wall_now,
                     jitter,
                     &response.map(zeroize::Zeroizing::new),
                 ),
                 Err(error) => Err(cache.handle_transport_error(ticket, now, jitter, error)),
-            }
+            };
+            let write = cache.shared_store_policy().and_then(|_| {
+                let token = result.as_deref().ok();
+                cache.store_write(&fetched, token, now, wall_now, entry_nonce())
+            });
+            (result, write)
         };
         self.changed();
         events::fetch_finished(
@@ -261,7 +320,7 @@ impl Core {
             &result,
             now.saturating_duration_since(fetched.sent_at()),
         );
-        result
+        (result, write)
     }
 
     fn cancel(&self, ticket: Ticket) {
@@ -294,7 +353,7 @@ impl Core {
 
     /// After an input that changed the state machine: stale snapshots are dropped, and every
     /// waiting caller is woken to poll again.
-    fn changed(&self) {
+    pub(crate) fn changed(&self) {
         self.changes.fetch_add(1, Ordering::Release);
         self.blocking_wakeup.notify_all();
         self.async_wakeup.notify(usize::MAX);
@@ -333,13 +392,25 @@ impl Core {
     }
 }
 
+impl Work {
+    fn into_ticket(self) -> Ticket {
+        match self {
+            Self::Send(fetch) => fetch.ticket,
+            Self::Shared(step) => step.ticket,
+        }
+    }
+}
+
 impl Attempt {
-    /// The guard of its ticket, the request to send, and the instant its exchange must end by.
-    pub(crate) fn start(self, core: &Arc<Core>) -> (InFlight, Request<Vec<u8>>, Instant) {
-        let Fetch { ticket, request } = self.fetch;
+    /// The guard of its ticket, its first move, and the instant the flight must end by.
+    pub(crate) fn start(self, core: &Arc<Core>) -> (InFlight, Started, Instant) {
+        let (ticket, started) = match self.work {
+            Work::Send(Fetch { ticket, request }) => (ticket, Started::Send(request)),
+            Work::Shared(SharedStep { ticket, key, op }) => (ticket, Started::Shared(key, op)),
+        };
         (
             InFlight::new(Arc::clone(core), ticket),
-            request,
+            started,
             self.deadline,
         )
     }
@@ -373,18 +444,38 @@ impl InFlight {
         }
     }
 
-    /// Hands back the outcome of the request.
+    /// Hands back the outcome of the request; says what it owes the shared store.
     pub(crate) fn complete(
         mut self,
         outcome: Result<Response<Vec<u8>>, TransportError>,
-    ) -> Result<Arc<Token>, Error> {
+    ) -> (Result<Arc<Token>, Error>, Option<StoreWrite>) {
         match self.ticket.take() {
             Some(ticket) => {
-                let result = self.core.complete(ticket, outcome);
+                let completed = self.core.complete(ticket, outcome);
                 self.handed_back();
-                result
+                completed
             }
-            None => Err(out_of_time()),
+            None => (Err(out_of_time()), None),
+        }
+    }
+
+    /// The ticket, to hand a store result back with.
+    pub(crate) fn ticket(&self) -> Option<&Ticket> {
+        self.ticket.as_ref()
+    }
+
+    /// The flight goes on with `ticket` (which says what it now owes the store).
+    pub(crate) fn replace_ticket(&mut self, ticket: Ticket) {
+        if self.ticket.is_some() {
+            self.ticket = Some(ticket);
+        }
+    }
+
+    /// The ticket was handed back another way (with a token adopted from the shared store):
+    /// nothing is left to hand back.
+    pub(crate) fn settled(&mut self) {
+        if self.ticket.take().is_some() {
+            self.handed_back();
         }
     }
 

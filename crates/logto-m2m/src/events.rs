@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use logto_m2m_proto::{Error, Token, TokenKey};
+use logto_m2m_proto::{BreakerChange, EntryRefusal, Error, StoreKey, Token, TokenKey};
+
+use crate::shared_store::StoreError;
 
 #[cfg(feature = "tracing")]
 fn scopes(key: &TokenKey) -> String {
@@ -163,5 +165,111 @@ pub(crate) fn sleeper_panicked() {
     tracing::warn!(
         "logto-m2m: the sleeper panicked (no runtime?): the manager times its waits with its \
          default timer instead; this is said once per manager"
+    );
+}
+
+/// A token adopted from the shared store: a token request the fleet did not send.
+pub(crate) fn store_adopted(key: &TokenKey) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::store_adoption(key);
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        resource = key.resource(),
+        organization = key.organization_id(),
+        scopes = %scopes(key),
+        "logto-m2m: token adopted from the shared store"
+    );
+    #[cfg(not(any(feature = "tracing", feature = "metrics")))]
+    let _ = key;
+}
+
+/// A token fetched by this replica and published for the fleet.
+pub(crate) fn store_published(key: &TokenKey) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::store_publication(key);
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        resource = key.resource(),
+        organization = key.organization_id(),
+        scopes = %scopes(key),
+        "logto-m2m: token fetched for the fleet and published to the shared store"
+    );
+    #[cfg(not(any(feature = "tracing", feature = "metrics")))]
+    let _ = key;
+}
+
+/// Another replica holds the key's lock: waiting for its entry.
+pub(crate) fn store_waiting(key: &TokenKey, store_key: &StoreKey) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::store_wait(key);
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        resource = key.resource(),
+        organization = key.organization_id(),
+        scopes = %scopes(key),
+        store_key = store_key.id(),
+        "logto-m2m: another replica is fetching this token; waiting for its entry"
+    );
+    #[cfg(not(any(feature = "tracing", feature = "metrics")))]
+    let _ = key;
+    #[cfg(not(feature = "tracing"))]
+    let _ = store_key;
+}
+
+/// An entry found in the store and refused (never served).
+pub(crate) fn store_entry_refused(key: &TokenKey, refusal: EntryRefusal) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::store_entry_refused(key, refusal);
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        resource = key.resource(),
+        organization = key.organization_id(),
+        scopes = %scopes(key),
+        reason = refusal.as_str(),
+        "logto-m2m: refused an entry of the shared store"
+    );
+    #[cfg(not(any(feature = "tracing", feature = "metrics")))]
+    let _ = (key, refusal);
+}
+
+/// A store operation failed: the flight goes on without the store.
+pub(crate) fn store_failed(key: &TokenKey, error: &StoreError) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::store_error(key, error.kind);
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        resource = key.resource(),
+        organization = key.organization_id(),
+        kind = error.kind.as_str(),
+        error = %error,
+        "logto-m2m: shared store operation failed; going on without it"
+    );
+    #[cfg(not(any(feature = "tracing", feature = "metrics")))]
+    let _ = (key, error);
+}
+
+/// The store's breaker opened or closed.
+pub(crate) fn store_breaker(change: BreakerChange) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::store_breaker(change);
+    #[cfg(feature = "tracing")]
+    match change {
+        BreakerChange::Opened => tracing::warn!(
+            "logto-m2m: shared store breaker opened: tokens are fetched without the store until \
+             a probe finds it back"
+        ),
+        _ => tracing::info!("logto-m2m: shared store breaker closed: the store answers again"),
+    }
+    #[cfg(not(any(feature = "tracing", feature = "metrics")))]
+    let _ = change;
+}
+
+/// A manager was built with a shared store of the other kind only (a blocking manager with an
+/// async store, or the reverse): it does without.
+pub(crate) fn store_of_other_kind() {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        "logto-m2m: the shared store given implements only the other kind of manager's \
+         operations (blocking or async); this manager fetches its own tokens"
     );
 }

@@ -13,12 +13,13 @@ mod config_cell;
 mod driver;
 mod env;
 mod events;
-mod jitter;
 pub mod management_api;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod provider;
+mod randomness;
 mod retry;
+mod shared_flight;
 pub mod shared_store;
 mod source;
 mod sync;

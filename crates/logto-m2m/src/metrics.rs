@@ -11,6 +11,12 @@
 //! | `logto_m2m.token.refreshes` | counter | refreshes | `resource` | refreshes started ahead of expiry while the cached token was still served |
 //! | `logto_m2m.token.backoffs` | counter | backoffs | `resource`, `outcome` | calls waiting out a backoff after a failed attempt before retrying |
 //! | `logto_m2m.token.invalidations` | counter | tokens | `resource` | tokens dropped by `invalidate` (a 401 from the resource server) |
+//! | `logto_m2m.store.adoptions` | counter | tokens | `resource` | tokens adopted from the shared store: token requests the fleet did not send |
+//! | `logto_m2m.store.publications` | counter | tokens | `resource` | tokens fetched by this replica and published for the fleet |
+//! | `logto_m2m.store.waits` | counter | waits | `resource` | waits for another replica's entry while it held the key's lock |
+//! | `logto_m2m.store.entries.refused` | counter | entries | `resource`, `reason` | entries found and refused (`reason`: [`EntryRefusal::as_str`](crate::proto::EntryRefusal::as_str)); never served |
+//! | `logto_m2m.store.errors` | counter | operations | `resource`, `kind` | store operations that failed (`kind`: [`StoreFailure::as_str`](crate::StoreFailure::as_str)) |
+//! | `logto_m2m.store.breaker` | counter | changes | `state` | the store's breaker opening (`open`) or closing (`closed`) |
 //!
 //! Labels, and why each is bounded:
 //!
@@ -39,7 +45,7 @@ use std::time::Duration;
 
 use ::metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
 use crossbeam_utils::CachePadded;
-use logto_m2m_proto::{Error, TokenKey};
+use logto_m2m_proto::{BreakerChange, EntryRefusal, Error, StoreFailure, TokenKey};
 use thread_local::ThreadLocal;
 
 /// Counter: token requests that ended with an answer or a transport error, by `resource` and
@@ -56,6 +62,19 @@ pub const REFRESHES: &str = "logto_m2m.token.refreshes";
 pub const BACKOFFS: &str = "logto_m2m.token.backoffs";
 /// Counter: tokens dropped by `invalidate`, by `resource`.
 pub const INVALIDATIONS: &str = "logto_m2m.token.invalidations";
+
+/// Counter: tokens adopted from the shared store, by `resource`.
+pub const STORE_ADOPTIONS: &str = "logto_m2m.store.adoptions";
+/// Counter: tokens fetched and published for the fleet, by `resource`.
+pub const STORE_PUBLICATIONS: &str = "logto_m2m.store.publications";
+/// Counter: waits for another replica's entry, by `resource`.
+pub const STORE_WAITS: &str = "logto_m2m.store.waits";
+/// Counter: entries found in the store and refused, by `resource` and `reason`.
+pub const STORE_ENTRIES_REFUSED: &str = "logto_m2m.store.entries.refused";
+/// Counter: failed store operations, by `resource` and `kind`.
+pub const STORE_ERRORS: &str = "logto_m2m.store.errors";
+/// Counter: the store's breaker moving, by `state` (`open` or `closed`).
+pub const STORE_BREAKER: &str = "logto_m2m.store.breaker";
 
 /// Label: the API resource indicator of the token request (`""` when it names none).
 pub const RESOURCE: &str = "resource";
@@ -102,6 +121,69 @@ pub fn describe() {
         Unit::Count,
         "Tokens dropped by invalidate (after a 401 from the resource server), by resource"
     );
+    describe_store();
+}
+
+fn describe_store() {
+    describe_counter!(
+        STORE_ADOPTIONS,
+        Unit::Count,
+        "Tokens adopted from the shared store (token requests the fleet did not send), by resource"
+    );
+    describe_counter!(
+        STORE_PUBLICATIONS,
+        Unit::Count,
+        "Tokens fetched by this replica and published to the shared store, by resource"
+    );
+    describe_counter!(
+        STORE_WAITS,
+        Unit::Count,
+        "Waits for another replica's entry while it held the key's lock, by resource"
+    );
+    describe_counter!(
+        STORE_ENTRIES_REFUSED,
+        Unit::Count,
+        "Entries of the shared store refused (never served), by resource and reason"
+    );
+    describe_counter!(
+        STORE_ERRORS,
+        Unit::Count,
+        "Shared store operations that failed, by resource and kind"
+    );
+    describe_counter!(
+        STORE_BREAKER,
+        Unit::Count,
+        "The shared store's breaker opening or closing, by state"
+    );
+}
+
+pub(crate) fn store_adoption(key: &TokenKey) {
+    counter!(STORE_ADOPTIONS, RESOURCE => resource(key)).increment(1);
+}
+
+pub(crate) fn store_publication(key: &TokenKey) {
+    counter!(STORE_PUBLICATIONS, RESOURCE => resource(key)).increment(1);
+}
+
+pub(crate) fn store_wait(key: &TokenKey) {
+    counter!(STORE_WAITS, RESOURCE => resource(key)).increment(1);
+}
+
+pub(crate) fn store_entry_refused(key: &TokenKey, refusal: EntryRefusal) {
+    counter!(STORE_ENTRIES_REFUSED, RESOURCE => resource(key), "reason" => refusal.as_str())
+        .increment(1);
+}
+
+pub(crate) fn store_error(key: &TokenKey, kind: StoreFailure) {
+    counter!(STORE_ERRORS, RESOURCE => resource(key), "kind" => kind.as_str()).increment(1);
+}
+
+pub(crate) fn store_breaker(change: BreakerChange) {
+    let state = match change {
+        BreakerChange::Opened => "open",
+        _ => "closed",
+    };
+    counter!(STORE_BREAKER, "state" => state).increment(1);
 }
 
 /// The `resource` label of `key`.
