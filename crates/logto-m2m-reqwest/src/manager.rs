@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use logto_m2m::{
-    AppSecret, AsyncTokenManager, CachePolicy, ClientConfig, ConfigError, EnvError, RetryPolicy,
-    TokenManagerBuilder, TransportBuilder, TransportManagerBuilder, with_tokio,
+    AppSecret, AsyncTokenManager, ClientConfig, ConfigError, EnvError, TokenManagerBuilder,
+    TransportBuilder, TransportManagerBuilder, with_tokio,
 };
 
 use crate::{ReqwestTransport, ReqwestTransportBuilder};
@@ -116,15 +116,7 @@ impl TransportBuilder for ReqwestTransportBuilder {
     }
 
     /// Builds the transport and the manager, with tokio hooks ([`with_tokio`]).
-    fn build_manager(
-        self,
-        config: ClientConfig,
-        cache_policy: CachePolicy,
-        retry_policy: RetryPolicy,
-    ) -> Self::Manager {
-        let builder = TokenManagerBuilder::new(self.build(), config)
-            .cache_policy(cache_policy)
-            .retry_policy(retry_policy);
-        with_tokio(builder).build_async()
+    fn build_manager(self, manager: TokenManagerBuilder<()>) -> Self::Manager {
+        with_tokio(manager.with_transport(self.build())).build_async()
     }
 }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use logto_m2m::{
-    AppSecret, BlockingTokenManager, CachePolicy, ClientConfig, ConfigError, EnvError, RetryPolicy,
-    TokenManagerBuilder, TransportBuilder, TransportManagerBuilder,
+    AppSecret, BlockingTokenManager, ClientConfig, ConfigError, EnvError, TokenManagerBuilder,
+    TransportBuilder, TransportManagerBuilder,
 };
 
 use crate::{UreqTransport, UreqTransportBuilder};
@@ -112,15 +112,7 @@ impl TransportBuilder for UreqTransportBuilder {
         Self::max_response_bytes(self, bytes)
     }
 
-    fn build_manager(
-        self,
-        config: ClientConfig,
-        cache_policy: CachePolicy,
-        retry_policy: RetryPolicy,
-    ) -> Self::Manager {
-        TokenManagerBuilder::new(self.build(), config)
-            .cache_policy(cache_policy)
-            .retry_policy(retry_policy)
-            .build_blocking()
+    fn build_manager(self, manager: TokenManagerBuilder<()>) -> Self::Manager {
+        manager.with_transport(self.build()).build_blocking()
     }
 }

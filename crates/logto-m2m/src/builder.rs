@@ -104,6 +104,20 @@ impl<T> TokenManagerBuilder<T> {
         Ok(Self::new(transport, config_from_env()?))
     }
 
+    /// The same settings over `transport`.
+    pub fn with_transport<U>(self, transport: U) -> TokenManagerBuilder<U> {
+        TokenManagerBuilder {
+            transport,
+            config: self.config,
+            cache_policy: self.cache_policy,
+            retry_policy: self.retry_policy,
+            spawner: self.spawner,
+            sleeper: self.sleeper,
+            clock: self.clock,
+            store: self.store,
+        }
+    }
+
     /// Sets the state machine's policy: margins, refresh point, backoff, key bound.
     pub fn cache_policy(mut self, policy: CachePolicy) -> Self {
         self.cache_policy = policy;

@@ -4,10 +4,12 @@
 
 use std::time::Duration;
 
-use logto_m2m_proto::{AppSecret, CachePolicy, ClientConfig, ConfigError};
+use logto_m2m_proto::{AppSecret, CachePolicy, ClientConfig, ConfigError, SharedStorePolicy};
 
+use crate::builder::TokenManagerBuilder;
 use crate::env::{EnvError, config_from_env};
 use crate::retry::RetryPolicy;
+use crate::shared_store::{BlockingSharedStore, SharedStore};
 
 /// What a ready-made transport's builder offers to [`TransportManagerBuilder`]: the settings every
 /// transport has, and the manager it is driven by (blocking or async, with the hooks its runtime
@@ -31,13 +33,10 @@ pub trait TransportBuilder: Sized {
     #[must_use]
     fn max_response_bytes(self, bytes: usize) -> Self;
 
-    /// Builds the transport, and the manager over it with `config` and the policies.
-    fn build_manager(
-        self,
-        config: ClientConfig,
-        cache_policy: CachePolicy,
-        retry_policy: RetryPolicy,
-    ) -> Self::Manager;
+    /// Builds the transport, and the manager over it with what `manager` holds (configuration,
+    /// policies, shared store): `manager.with_transport(transport)`, then the runtime's hooks if
+    /// it needs them.
+    fn build_manager(self, manager: TokenManagerBuilder<()>) -> Self::Manager;
 }
 
 /// Builds a token manager on a ready-made transport: the transport's settings and the manager's
@@ -47,10 +46,9 @@ pub trait TransportBuilder: Sized {
 #[derive(Debug)]
 #[must_use = "call build() to get the manager"]
 pub struct TransportManagerBuilder<B> {
-    config: ClientConfig,
+    /// The configuration, the policies and the shared store, waiting for the transport.
+    manager: TokenManagerBuilder<()>,
     transport: B,
-    cache_policy: CachePolicy,
-    retry_policy: RetryPolicy,
 }
 
 impl<B: TransportBuilder> TransportManagerBuilder<B> {
@@ -58,9 +56,7 @@ impl<B: TransportBuilder> TransportManagerBuilder<B> {
     pub fn new(config: ClientConfig) -> Self {
         Self {
             transport: B::for_config(&config),
-            config,
-            cache_policy: CachePolicy::default(),
-            retry_policy: RetryPolicy::default(),
+            manager: TokenManagerBuilder::new((), config),
         }
     }
 
@@ -115,20 +111,32 @@ impl<B: TransportBuilder> TransportManagerBuilder<B> {
 
     /// How long one call keeps trying ([`RetryPolicy`]). Default: 3 attempts within 30 s.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry_policy = policy;
+        self.manager = self.manager.retry_policy(policy);
         self
     }
 
     /// The state machine's policy: margins, refresh point, backoff, key bound ([`CachePolicy`]).
     pub fn cache_policy(mut self, policy: CachePolicy) -> Self {
-        self.cache_policy = policy;
+        self.manager = self.manager.cache_policy(policy);
+        self
+    }
+
+    /// Shares tokens with every replica through `store`: see
+    /// [`TokenManagerBuilder::shared_store`].
+    pub fn shared_store<S: BlockingSharedStore + SharedStore>(mut self, store: S) -> Self {
+        self.manager = self.manager.shared_store(store);
+        self
+    }
+
+    /// Sets the shared store's policy: see [`TokenManagerBuilder::shared_store_policy`].
+    pub fn shared_store_policy(mut self, policy: SharedStorePolicy) -> Self {
+        self.manager = self.manager.shared_store_policy(policy);
         self
     }
 
     /// Builds the transport and the manager.
     #[must_use]
     pub fn build(self) -> B::Manager {
-        self.transport
-            .build_manager(self.config, self.cache_policy, self.retry_policy)
+        self.transport.build_manager(self.manager)
     }
 }
