@@ -1,0 +1,153 @@
+//! What the fleet tests share: the test server's configuration, starting replica processes, and
+//! reading their reports. See the README.
+#![forbid(unsafe_code)]
+// A test harness: a failure to start a process or a server is a failed test.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use logto_m2m_testkit::{ApiResource, App, Config};
+
+/// The app every replica authenticates as.
+pub const APP_ID: &str = "fleet-app";
+/// Its secret.
+pub const APP_SECRET: &str = "fleet-secret-0123456789";
+/// The token lifetime of every resource, in seconds: a few, so a run spans several.
+pub const TOKEN_TTL_SECS: u64 = 6;
+
+/// The resources (token keys) the replicas ask tokens for.
+#[must_use]
+pub fn resources() -> Vec<String> {
+    (1..=3)
+        .map(|index| format!("https://api{index}.fleet.test"))
+        .collect()
+}
+
+/// The test server's configuration: one app granted every resource, with short-lived tokens.
+///
+/// # Panics
+///
+/// Never: the configuration is fixed.
+#[must_use]
+pub fn server_config() -> Config {
+    let mut app = App::new(APP_ID, APP_SECRET);
+    let mut builder = Config::builder();
+    for resource in resources() {
+        app = app.grant(resource.clone(), ["read"]);
+        builder = builder.resource(
+            ApiResource::new(resource)
+                .ttl(TOKEN_TTL_SECS)
+                .scopes(["read"]),
+        );
+    }
+    builder
+        .app(app)
+        .build()
+        .unwrap_or_else(|error| panic!("test server configuration: {error}"))
+}
+
+/// How a replica runs.
+#[derive(Debug, Clone)]
+pub struct ReplicaPlan {
+    /// `blocking` (ureq, threads) or `async` (hyper, tokio tasks).
+    pub mode: &'static str,
+    /// How long it calls for.
+    pub run_for: Duration,
+    /// Threads or tasks calling at once.
+    pub workers: usize,
+    /// The store's URL, or `None` to run without one.
+    pub redis_url: Option<String>,
+    /// How long a lock lives (the store policy's `lock_ttl`).
+    pub lock_ttl: Duration,
+}
+
+/// Starts a replica process against `endpoint` with `plan`; its report is its last line.
+///
+/// # Panics
+///
+/// If the process cannot be started.
+#[must_use]
+pub fn start_replica(binary: &str, endpoint: &str, plan: &ReplicaPlan) -> Child {
+    Command::new(binary)
+        .arg(endpoint)
+        .arg(plan.mode)
+        .arg(plan.run_for.as_millis().to_string())
+        .arg(plan.workers.to_string())
+        .arg(plan.redis_url.as_deref().unwrap_or("none"))
+        .arg(plan.lock_ttl.as_millis().to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"))
+}
+
+/// What a replica reports when it ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that returned an error.
+    pub errors: u64,
+    /// Tokens served past their expiry (by the `exp` claim and the wall clock).
+    pub expired: u64,
+    /// Tokens served for another resource than asked (by the `aud` claim), or not JWTs.
+    pub foreign: u64,
+    /// The longest call, in milliseconds.
+    pub max_call_ms: u64,
+}
+
+/// Waits for `child` and reads its report.
+///
+/// # Panics
+///
+/// If the process fails or prints no report.
+#[must_use]
+pub fn wait_report(mut child: Child) -> Report {
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let last = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .last()
+        .unwrap_or_default();
+    let status = child.wait().unwrap_or_else(|error| panic!("wait: {error}"));
+    assert!(status.success(), "replica exited with {status}");
+    let value: serde_json::Value =
+        serde_json::from_str(&last).unwrap_or_else(|_| panic!("no report: {last:?}"));
+    let field = |name: &str| {
+        value
+            .get(name)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(u64::MAX)
+    };
+    Report {
+        calls: field("calls"),
+        errors: field("errors"),
+        expired: field("expired"),
+        foreign: field("foreign"),
+        max_call_ms: field("max_call_ms"),
+    }
+}
+
+/// The Redis URL of the harness (`tests/redis/run-with-redis.sh`), or `None` (with a message) to
+/// skip: but under `CI=true` a missing Redis fails the test.
+///
+/// # Panics
+///
+/// Under `CI=true` without the harness's Redis.
+#[must_use]
+pub fn redis_url_or_skip(test: &str) -> Option<String> {
+    match std::env::var("LOGTO_M2M_TEST_REDIS_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var("CI").is_ok_and(|value| value == "true") => {
+            panic!(
+                "{test}: LOGTO_M2M_TEST_REDIS_URL is not set under CI=true: run the tests inside tests/redis/run-with-redis.sh"
+            )
+        }
+        Err(_) => {
+            eprintln!("{test}: skipped: no Redis (run inside tests/redis/run-with-redis.sh)");
+            None
+        }
+    }
+}
