@@ -151,3 +151,89 @@ pub fn redis_url_or_skip(test: &str) -> Option<String> {
         }
     }
 }
+
+/// A redis-server of a test's own (so a test can stop, kill and restart it without disturbing the
+/// others), from the binary the harness found, on a free 127.0.0.1 port.
+#[derive(Debug)]
+pub struct OwnRedis {
+    binary: String,
+    port: u16,
+    extra: Vec<String>,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    /// Starts one with `extra` arguments (e.g. `--maxmemory 1mb`); `None` without the harness.
+    #[must_use]
+    pub fn start(extra: &[&str]) -> Option<Self> {
+        let binary = std::env::var("LOGTO_M2M_TEST_REDIS_SERVER").ok()?;
+        let port = free_port();
+        let mut redis = Self {
+            binary,
+            port,
+            extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
+            child: None,
+        };
+        redis.restart();
+        Some(redis)
+    }
+
+    /// Its URL.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it again (after [`kill`](Self::kill)), on the same port, and waits until it answers.
+    pub fn restart(&mut self) {
+        let child = Command::new(&self.binary)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    /// Kills it (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends it `signal` (`STOP`, `CONT`).
+    pub fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args([&format!("-{signal}"), &child.id().to_string()])
+                .status();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.signal("CONT");
+        self.kill();
+    }
+}
+
+/// A port nobody listens on now.
+#[must_use]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .unwrap()
+}
