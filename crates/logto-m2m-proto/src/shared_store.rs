@@ -302,6 +302,18 @@ pub struct StoreWrite {
     pub release: Option<LockOwner>,
 }
 
+impl StoreWrite {
+    /// A write of `entry` (if any) to `key`'s place, releasing `release`'s lock (if any). The
+    /// state machine makes these; store adapters make them to test their writes.
+    pub fn new(key: StoreKey, entry: Option<SealedEntry>, release: Option<LockOwner>) -> Self {
+        Self {
+            key,
+            entry,
+            release,
+        }
+    }
+}
+
 /// The knobs of the shared store, each default with its reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
