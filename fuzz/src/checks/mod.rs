@@ -11,6 +11,7 @@ pub mod request_building;
 pub mod retry_after;
 pub mod secret_forms;
 pub mod seeds;
+pub mod shared_flight;
 pub mod state_machine;
 pub mod token_response;
 pub mod wire;

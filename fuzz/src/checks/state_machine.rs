@@ -15,6 +15,11 @@
 //! - a stale ticket (abandoned, evicted or already handed back) changes nothing;
 //! - a token that arrives for the live request is handed out right away;
 //! - `len() <= max_keys`, and nothing panics.
+//!
+//! When the policy byte `keys` asks for replicas (`(keys / 3) % 4` of them), the same operations
+//! drive a fleet of caches sharing one simulated store instead, with the store operations
+//! (`StoreAnswer`, `StoreEntry`, `StoreFail`, `Switch`, `StoreMode`) and the oracles of
+//! `shared_flight`; without replicas, those operations do nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +34,7 @@ use logto_m2m_proto::{
 
 use super::Mode;
 use super::common::{self, APP_ID, ENDPOINT, SECRET};
+use super::shared_flight::Fleet;
 use super::wire::{Byte, Bytes, Encode, U16, byte, u16_be};
 
 /// The most operations one input runs.
@@ -100,7 +106,8 @@ fn millis(table: &[u64], index: u8) -> Duration {
 /// `max_keys` 1.
 #[derive(Arbitrary, Clone, PartialEq, Eq, Debug, Default)]
 pub struct PolicyInput {
-    /// `max_keys = 1 + keys % 3`.
+    /// `max_keys = 1 + keys % 3`; `(keys / 3) % 4` replicas share a store (0: one cache, no
+    /// store); the store's `max_clock_skew` is `shared_flight::MAX_SKEWS[(keys / 12) % 2]`.
     pub keys: Byte,
     /// `expiry_margin`: [`MARGINS_MS`].
     pub margin: Byte,
@@ -128,6 +135,16 @@ impl Encode for PolicyInput {
 }
 
 impl PolicyInput {
+    /// How many replicas share a store (0: a single cache without one).
+    pub fn replicas(&self) -> usize {
+        usize::from(self.keys.0 / 3 % 4)
+    }
+
+    /// The index of the store's `max_clock_skew` in `shared_flight::MAX_SKEWS`.
+    pub fn skew(&self) -> u8 {
+        self.keys.0 / 12 % 2
+    }
+
     /// The policy chosen.
     pub fn policy(&self) -> CachePolicy {
         let ratio = pick(&REFRESH_RATIOS, self.refresh.0 & 7);
@@ -301,7 +318,7 @@ impl Answer {
     }
 }
 
-/// One step: one byte, `kind % 11`, then the variant's fields (one byte each, but answers).
+/// One step: one byte, `kind % 16`, then the variant's fields (one byte each, but answers).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Op {
     /// Poll key `key % 3`.
@@ -371,12 +388,49 @@ pub enum Op {
         amount: u8,
     },
     /// Set the wall clock alone back by `amount` milliseconds, seconds, minutes or hours
-    /// (`scale % 4`).
+    /// (`scale % 4`). With a shared store: step the current replica's wall clock to
+    /// `u16(scale, amount)` mapped into the skew allowed (see `shared_flight`).
     WallBack {
         /// The unit.
         scale: u8,
         /// How many.
         amount: u8,
+    },
+    /// With a shared store: the store answers the current replica's pending step `step % n`
+    /// (`how` says how: honestly, entry missing, tampered with, written under another app secret,
+    /// another key's, lock free or held; see `shared_flight::Fleet::store_answer`). Without one,
+    /// nothing.
+    StoreAnswer {
+        /// Which pending step.
+        step: u8,
+        /// How the store answers.
+        how: u8,
+    },
+    /// With a shared store: the current replica's pending read `step % n` finds `entry`, any bytes.
+    StoreEntry {
+        /// Which pending step.
+        step: u8,
+        /// The entry's bytes.
+        entry: Bytes,
+    },
+    /// With a shared store: the current replica's pending step `step % n` fails (`kind % 3`:
+    /// unavailable, timed out, refused).
+    StoreFail {
+        /// Which pending step.
+        step: u8,
+        /// The failure.
+        kind: u8,
+    },
+    /// With a shared store: the next operations act on replica `replica % n`.
+    Switch {
+        /// The replica.
+        replica: u8,
+    },
+    /// With a shared store: it keeps writes (`mode % 3` 0), fails them (1), or loses everything
+    /// (2, a restart).
+    StoreMode {
+        /// The mode.
+        mode: u8,
     },
 }
 
@@ -393,7 +447,7 @@ fn span(scale: u8, amount: u8) -> Duration {
 
 impl<'a> Arbitrary<'a> for Op {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        Ok(match byte(u)? % 11 {
+        Ok(match byte(u)? % 16 {
             0 => Self::Poll { key: byte(u)? },
             1 => Self::Respond {
                 ticket: byte(u)?,
@@ -425,10 +479,24 @@ impl<'a> Arbitrary<'a> for Op {
                 scale: byte(u)?,
                 amount: byte(u)?,
             },
-            _ => Self::WallBack {
+            10 => Self::WallBack {
                 scale: byte(u)?,
                 amount: byte(u)?,
             },
+            11 => Self::StoreAnswer {
+                step: byte(u)?,
+                how: byte(u)?,
+            },
+            12 => Self::StoreEntry {
+                step: byte(u)?,
+                entry: Bytes::arbitrary(u)?,
+            },
+            13 => Self::StoreFail {
+                step: byte(u)?,
+                kind: byte(u)?,
+            },
+            14 => Self::Switch { replica: byte(u)? },
+            _ => Self::StoreMode { mode: byte(u)? },
         })
     }
 }
@@ -453,6 +521,14 @@ impl Encode for Op {
             }
             Self::Suspend { scale, amount } => out.extend_from_slice(&[9, *scale, *amount]),
             Self::WallBack { scale, amount } => out.extend_from_slice(&[10, *scale, *amount]),
+            Self::StoreAnswer { step, how } => out.extend_from_slice(&[11, *step, *how]),
+            Self::StoreEntry { step, entry } => {
+                out.extend_from_slice(&[12, *step]);
+                entry.encode(out);
+            }
+            Self::StoreFail { step, kind } => out.extend_from_slice(&[13, *step, *kind]),
+            Self::Switch { replica } => out.extend_from_slice(&[14, *replica]),
+            Self::StoreMode { mode } => out.extend_from_slice(&[15, *mode]),
         }
     }
 }
@@ -889,6 +965,12 @@ impl World {
             }
             Op::Suspend { scale, amount } => self.wall += span(*scale, *amount),
             Op::WallBack { scale, amount } => self.wall -= span(*scale, *amount),
+            // No store: nothing to answer, no other replica.
+            Op::StoreAnswer { .. }
+            | Op::StoreEntry { .. }
+            | Op::StoreFail { .. }
+            | Op::Switch { .. }
+            | Op::StoreMode { .. } => {}
             Op::Jitter { value } => self.jitter = Jitter::new(f64::from(*value) / 256.0),
             Op::JumpToTimeout { key, offset } => {
                 let timeout = match key % 4 {
@@ -931,6 +1013,14 @@ impl World {
 
 /// The checks.
 pub fn check(input: &StateMachineInput, _mode: Mode) {
+    let replicas = input.policy.replicas();
+    if replicas > 0 {
+        let mut fleet = Fleet::new(input.policy.policy(), replicas, input.policy.skew());
+        for op in input.ops.0.iter().take(MAX_OPS) {
+            fleet.step(op);
+        }
+        return;
+    }
     let mut world = World::new(input.policy.policy());
     for op in input.ops.0.iter().take(MAX_OPS) {
         world.step(op);
