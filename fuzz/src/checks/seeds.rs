@@ -1353,6 +1353,7 @@ fn state_machine_seeds(out: &mut Vec<Seed>) {
         };
         out.push(seed("corpus", T, name, &input));
     }
+    shared_store_seeds(out);
     // Open bug: a NaN refresh ratio panics when a token arrives.
     let first_token = Ops(vec![Poll { key: 0 }, respond(hour)]);
     for (name, refresh) in [
@@ -1380,4 +1381,178 @@ pub fn all(recorded: &[Recorded]) -> Vec<Seed> {
     request_building_seeds(&mut out);
     state_machine_seeds(&mut out);
     out
+}
+
+/// `state_machine` with replicas sharing a store (`keys` = max_keys index + 3 × replicas + 12 ×
+/// skew index): a fleet fetch, adoption by the others and a refresh for the fleet; the lock held
+/// and the wait; every kind of refused entry; store failures opening the breaker; lost writes.
+fn shared_store_seeds(out: &mut Vec<Seed>) {
+    use Op::{
+        Advance, Cancel, Invalidate, JumpToTimeout, Poll, Respond, StoreAnswer, StoreEntry,
+        StoreFail, StoreMode, Suspend, Switch, WallBack,
+    };
+    const T: &str = "state_machine";
+    let hour = Answer::Token {
+        expires_in: 0,
+        form: 0,
+    };
+    let respond = || Respond {
+        ticket: 0,
+        answer: hour.clone(),
+    };
+    let honest = |how: u8| StoreAnswer { step: 0, how };
+    let fleet = |replicas: u8, skew: u8| PolicyInput {
+        keys: Byte(2 + 3 * replicas + 12 * skew),
+        ..PolicyInput::default()
+    };
+    // Replica 0 reads, locks, fetches and publishes.
+    let fetch_for_fleet = vec![Poll { key: 0 }, honest(0), honest(0), respond()];
+    let cases: Vec<(&str, PolicyInput, Vec<Op>)> = vec![
+        (
+            "shared fetch adopt and refresh",
+            fleet(3, 0),
+            [
+                fetch_for_fleet.clone(),
+                vec![
+                    Switch { replica: 1 },
+                    Poll { key: 0 },
+                    honest(0),
+                    Poll { key: 0 },
+                    Switch { replica: 2 },
+                    Poll { key: 0 },
+                    honest(0),
+                    JumpToTimeout { key: 0, offset: 0 },
+                    Poll { key: 0 },
+                    honest(0),
+                    honest(0),
+                    respond(),
+                    Switch { replica: 0 },
+                    JumpToTimeout { key: 0, offset: 0 },
+                    Poll { key: 0 },
+                    honest(0),
+                    Poll { key: 0 },
+                    Switch { replica: 1 },
+                    JumpToTimeout { key: 0, offset: 1 },
+                    Poll { key: 0 },
+                ],
+            ]
+            .concat(),
+        ),
+        (
+            "shared lock held and wait",
+            fleet(2, 1),
+            vec![
+                Poll { key: 1 },
+                honest(0),
+                honest(0),
+                Switch { replica: 1 },
+                Poll { key: 1 },
+                honest(0),
+                Advance {
+                    scale: 0,
+                    amount: 200,
+                },
+                honest(0),
+                honest(0),
+                Switch { replica: 0 },
+                respond(),
+                Switch { replica: 1 },
+                honest(0),
+                honest(0),
+                Poll { key: 1 },
+                Poll { key: 2 },
+                honest(0),
+                StoreAnswer { step: 0, how: 3 },
+                Advance {
+                    scale: 1,
+                    amount: 11,
+                },
+                honest(0),
+                honest(0),
+            ],
+        ),
+        (
+            "shared refused entries",
+            fleet(2, 0),
+            [
+                fetch_for_fleet.clone(),
+                vec![
+                    Switch { replica: 1 },
+                    Poll { key: 0 },
+                    StoreAnswer { step: 0, how: 4 },
+                    Cancel { ticket: 0 },
+                    Poll { key: 0 },
+                    StoreAnswer { step: 0, how: 5 },
+                    Cancel { ticket: 0 },
+                    Poll { key: 1 },
+                    StoreAnswer { step: 0, how: 6 },
+                    Cancel { ticket: 0 },
+                    Poll { key: 0 },
+                    StoreEntry {
+                        step: 0,
+                        entry: Bytes::from_text("lm2m\u{1}not a sealed entry at all, only text"),
+                    },
+                    Cancel { ticket: 0 },
+                    Poll { key: 0 },
+                    honest(0),
+                    Invalidate { key: 0, token: 0 },
+                    Poll { key: 0 },
+                    honest(0),
+                    honest(0),
+                    respond(),
+                    WallBack {
+                        scale: 0,
+                        amount: 0,
+                    },
+                    Suspend {
+                        scale: 2,
+                        amount: 50,
+                    },
+                    Poll { key: 0 },
+                ],
+            ]
+            .concat(),
+        ),
+        (
+            "shared store failures and breaker",
+            fleet(2, 0),
+            vec![
+                Poll { key: 0 },
+                StoreFail { step: 0, kind: 0 },
+                respond(),
+                Poll { key: 1 },
+                honest(0),
+                StoreFail { step: 0, kind: 1 },
+                respond(),
+                Poll { key: 2 },
+                StoreFail { step: 0, kind: 2 },
+                respond(),
+                Switch { replica: 1 },
+                StoreMode { mode: 1 },
+                Poll { key: 0 },
+                honest(0),
+                honest(0),
+                respond(),
+                StoreMode { mode: 2 },
+                StoreMode { mode: 0 },
+                Switch { replica: 0 },
+                Advance {
+                    scale: 1,
+                    amount: 16,
+                },
+                Invalidate { key: 0, token: 0 },
+                Poll { key: 0 },
+                honest(0),
+                honest(0),
+                respond(),
+            ],
+        ),
+    ];
+    for (name, policy, ops) in cases {
+        let input = StateMachineInput {
+            policy,
+            ops: Ops(ops),
+        };
+        out.push(seed("corpus", T, name, &input));
+    }
 }
