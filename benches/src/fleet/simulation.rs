@@ -214,7 +214,7 @@ impl Fleet {
                 response,
             } => self.receive_token_answer(now, caller, ticket, &response),
             Event::StoreWrite { replica, write } => {
-                self.carry_out_store_write(now, replica, &write)
+                self.carry_out_store_write(now, replica, &write);
             }
         }
     }

@@ -1383,7 +1383,7 @@ pub fn all(recorded: &[Recorded]) -> Vec<Seed> {
     out
 }
 
-/// `state_machine` with replicas sharing a store (`keys` = max_keys index + 3 × replicas + 12 ×
+/// `state_machine` with replicas sharing a store (`keys` = `max_keys` index + 3 × replicas + 12 ×
 /// skew index): a fleet fetch, adoption by the others and a refresh for the fleet; the lock held
 /// and the wait; every kind of refused entry; store failures opening the breaker; lost writes.
 fn shared_store_seeds(out: &mut Vec<Seed>) {
@@ -1475,7 +1475,7 @@ fn shared_store_seeds(out: &mut Vec<Seed>) {
             "shared refused entries",
             fleet(2, 0),
             [
-                fetch_for_fleet.clone(),
+                fetch_for_fleet,
                 vec![
                     Switch { replica: 1 },
                     Poll { key: 0 },
