@@ -37,6 +37,8 @@ pub(crate) struct Core {
     changes: AtomicU64,
     pub(crate) retry: RetryPolicy,
     pub(crate) clock: ManagerClock,
+    /// The shared store's policy, when the manager has a store (fixed for its life).
+    pub(crate) store_policy: Option<SharedStorePolicy>,
     /// Under the model check: how many tickets are out with a guard, not yet handed back.
     #[cfg(logto_m2m_loom)]
     pub(crate) tickets_out: loom::sync::atomic::AtomicUsize,
@@ -155,6 +157,7 @@ impl Core {
             changes: AtomicU64::new(0),
             retry,
             clock,
+            store_policy: store,
             #[cfg(logto_m2m_loom)]
             tickets_out: loom::sync::atomic::AtomicUsize::new(0),
         }
@@ -308,7 +311,7 @@ impl Core {
                 ),
                 Err(error) => Err(cache.handle_transport_error(ticket, now, jitter, error)),
             };
-            let write = cache.shared_store_policy().and_then(|_| {
+            let write = self.store_policy.and_then(|_| {
                 let token = result.as_deref().ok();
                 cache.store_write(&fetched, token, now, wall_now, entry_nonce())
             });

@@ -46,11 +46,7 @@ impl Core {
     ) -> StoreTask {
         let now = self.now();
         let left = deadline.saturating_duration_since(now);
-        let policy = {
-            let cache = self.lock();
-            cache.shared_store_policy().copied()
-        };
-        let Some(policy) = policy.filter(|_| !left.is_zero()) else {
+        let Some(policy) = self.store_policy.filter(|_| !left.is_zero()) else {
             return StoreTask::Done(Err(out_of_time()));
         };
         let timeout = policy.op_timeout.min(left);
@@ -133,8 +129,7 @@ impl Core {
 
     /// How long one store operation may take.
     pub(crate) fn store_op_timeout(&self) -> Duration {
-        self.lock()
-            .shared_store_policy()
+        self.store_policy
             .map_or(Duration::ZERO, |policy| policy.op_timeout)
     }
 
