@@ -361,7 +361,7 @@ impl Fleet {
         if token.is_err() {
             self.counts.failed += 1;
         }
-        let write = cache.store_write(&ticket, token.as_deref().ok(), instant, wall, nonce);
+        let write = cache.store_write(&ticket, token.as_deref().ok(), instant, wall, jitter, nonce);
         if let Some(write) = write {
             let replica = caller.replica;
             self.queue

@@ -13,7 +13,9 @@
 //! - The fingerprint in clear tells an entry written under another app secret (a rotation) from a
 //!   forged one; it is a keyed hash, so it reveals nothing of the secret.
 //! - The plaintext (JSON) holds the token, its type, the wall-clock time its request was sent, its
-//!   lifetime and its scopes. It is zeroized after use, as is every buffer that held the token.
+//!   lifetime, its scopes, and the publisher's refresh point (as an offset from the send time), so
+//!   that the fleet refreshes where the publisher would have, not at the earliest of every
+//!   replica's own points. It is zeroized after use, as is every buffer that held the token.
 //! - The nonce comes from the caller: 192 random bits, so random nonces never collide in practice.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -52,6 +54,8 @@ struct Plain<'a> {
     i: u64,
     /// Its lifetime in milliseconds.
     l: u64,
+    /// The publisher's refresh point, in milliseconds after the send time.
+    r: u64,
     /// The granted scopes, space-separated.
     g: &'a str,
     /// The scopes asked for and not granted, space-separated.
@@ -66,8 +70,17 @@ struct OwnedPlain {
     y: String,
     i: u64,
     l: u64,
+    r: u64,
     g: String,
     n: String,
+}
+
+/// An opened entry: its token by this process's clocks, and the publisher's refresh point by them.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) token: Token,
+    pub(crate) refresh_at: Instant,
+    pub(crate) refresh_at_wall: SystemTime,
 }
 
 fn cipher(request: &TokenRequest, key: &StoreKey) -> XChaCha20Poly1305 {
@@ -112,10 +125,12 @@ fn token_type_str(token_type: &TokenType) -> &str {
     }
 }
 
-/// Seals `token` (fetched with `request`) for `key`, with `nonce`. `None` for a token that cannot
-/// be written (sent before the epoch by the wall clock, which no real clock is).
+/// Seals `token` (fetched with `request`) for `key`, with `nonce`, and its publisher's refresh
+/// point `refresh_offset` after its send time. `None` for a token that cannot be written (sent
+/// before the epoch by the wall clock, which no real clock is).
 pub(crate) fn seal(
     token: &Token,
+    refresh_offset: Duration,
     request: &TokenRequest,
     key: &StoreKey,
     nonce: [u8; NONCE_LEN],
@@ -129,6 +144,7 @@ pub(crate) fn seal(
             y: token_type_str(token.token_type()),
             i: millis(issued),
             l: millis(token.lifetime()),
+            r: millis(refresh_offset),
             g: &granted,
             n: &not_granted,
         })
@@ -154,7 +170,9 @@ pub(crate) fn seal(
 
 /// Opens `entry` for `request`'s key at `key`, at `now` / `wall_now`, with replicas' clocks
 /// disagreeing by up to `max_skew`: the token, its expiry moved `max_skew` earlier and kept by
-/// this process's clocks. The caller still checks the token's usable life against its margin.
+/// this process's clocks, and the publisher's refresh point by them (not moved: the skew only
+/// ever shortens a token's end). The caller still checks the token's usable life against its
+/// margin.
 pub(crate) fn open(
     entry: &[u8],
     request: &TokenRequest,
@@ -162,7 +180,7 @@ pub(crate) fn open(
     now: Instant,
     wall_now: SystemTime,
     max_skew: Duration,
-) -> Result<Token, EntryRefusal> {
+) -> Result<Opened, EntryRefusal> {
     if entry.len() > MAX_ENTRY_LEN || entry.len() < HEADER_LEN + NONCE_LEN + TAG_LEN {
         return Err(EntryRefusal::Malformed);
     }
@@ -199,17 +217,27 @@ pub(crate) fn open(
     token
 }
 
-/// The token of an opened entry, by this process's clocks.
+/// The token of an opened entry, and its publisher's refresh point, by this process's clocks.
 fn adopt(
     fields: &mut OwnedPlain,
     now: Instant,
     wall_now: SystemTime,
     max_skew: Duration,
-) -> Result<Token, EntryRefusal> {
+) -> Result<Opened, EntryRefusal> {
     let lifetime = Duration::from_millis(fields.l);
-    let expires_at_wall = UNIX_EPOCH
+    let issued = UNIX_EPOCH
         .checked_add(Duration::from_millis(fields.i))
-        .and_then(|issued| issued.checked_add(lifetime))
+        .ok_or(EntryRefusal::Malformed)?;
+    let refresh_at_wall = issued
+        .checked_add(Duration::from_millis(fields.r))
+        .ok_or(EntryRefusal::Malformed)?;
+    // By the monotonic clock: as far from now as by the wall clock (now, once it has passed).
+    let refresh_at = match refresh_at_wall.duration_since(wall_now) {
+        Ok(ahead) => now.checked_add(ahead).ok_or(EntryRefusal::Malformed)?,
+        Err(_) => now,
+    };
+    let expires_at_wall = issued
+        .checked_add(lifetime)
         // Another replica's clock may be this much ahead: count the expiry that much earlier.
         .and_then(|expiry| expiry.checked_sub(max_skew))
         .ok_or(EntryRefusal::Malformed)?;
@@ -235,7 +263,7 @@ fn adopt(
         .ok_or(EntryRefusal::Malformed)?;
     let granted_scopes = Scopes::from_wire(&fields.g);
     let not_granted_scopes = Scopes::from_wire(&fields.n);
-    Ok(Token {
+    let token = Token {
         access_token: AccessToken::new(std::mem::take(&mut fields.t)),
         token_type: TokenType::parse(&fields.y),
         sent_at,
@@ -247,5 +275,10 @@ fn adopt(
         not_granted_scopes,
         extra: serde_json::Map::new(),
         warnings: Vec::new(),
+    };
+    Ok(Opened {
+        token,
+        refresh_at,
+        refresh_at_wall,
     })
 }

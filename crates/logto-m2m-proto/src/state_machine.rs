@@ -44,6 +44,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use hashlink::LruCache;
 use http::Response;
 
 use crate::error::{Error, InvalidResponse, ResponseProblem};
@@ -52,7 +53,7 @@ use crate::policy::{CachePolicy, Jitter};
 use crate::request::TokenRequest;
 use crate::response::parse_token_response;
 use crate::secret::AccessToken;
-use crate::shared_entry;
+use crate::shared_entry::{self, Opened};
 use crate::shared_store::{
     BreakerChange, EntryRefusal, LockOwner, SealedEntry, SharedStep, SharedStorePolicy,
     StoreAnswer, StoreFailure, StoreKey, StoreNext, StoreOp, StoreView, StoreWrite,
@@ -268,6 +269,12 @@ impl State {
     }
 }
 
+/// How much later than its publisher's a replica's refresh point of an adopted token may be, as a
+/// fraction of the token's usable life (by the replica's jitter): enough that the replicas do not
+/// all read the store at one instant, small enough that the fleet refreshes about where its
+/// publisher would have (the fleet simulation in benches/ measures what it costs).
+const ADOPTED_REFRESH_SPREAD: f64 = 0.02;
+
 /// Far enough in the future to stand for "never", for durations a caller set absurdly large.
 const FAR_FUTURE: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 
@@ -284,6 +291,9 @@ pub(crate) struct SharedStore {
     /// Store failures in a row.
     failures: u32,
     breaker: Breaker,
+    /// Per key, the last token dropped after a 401 (kept apart from the slots, so that evicting a
+    /// slot does not forget it; as many keys as the cache holds).
+    rejected: LruCache<TokenKey, Rejected>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -297,12 +307,22 @@ enum Breaker {
 }
 
 impl SharedStore {
-    pub(crate) fn new(policy: SharedStorePolicy) -> Self {
+    pub(crate) fn new(policy: SharedStorePolicy, max_keys: usize) -> Self {
         Self {
             policy,
             failures: 0,
             breaker: Breaker::Closed,
+            rejected: LruCache::new(max_keys.max(1)),
         }
+    }
+
+    /// `token` of `key` was dropped after a 401: it is never adopted from the store again.
+    pub(crate) fn reject(&mut self, key: &TokenKey, token: &Token) {
+        let rejected = Rejected {
+            token: token.access_token().clone(),
+            expires_at_wall: token.expires_at_wall(),
+        };
+        self.rejected.insert(key.clone(), rejected);
     }
 
     /// Whether a flight starting at `now` asks the store. Past an open breaker's time, the first
@@ -373,8 +393,21 @@ pub(crate) struct TokenSlot {
     store_key: Option<StoreKey>,
     /// The store's side of the current flight, if it is a shared one.
     shared: Option<SharedFlight>,
-    /// The last token dropped after a 401: never adopted from the store again.
-    rejected: Option<AccessToken>,
+}
+
+/// The last token of a key dropped after a 401. Neither it nor any token that expires no later (by
+/// the wall clock) is adopted from the store: an entry older than a token the resource server
+/// refused is no better.
+#[derive(Debug, Clone)]
+struct Rejected {
+    token: AccessToken,
+    expires_at_wall: SystemTime,
+}
+
+impl Rejected {
+    fn covers(&self, token: &Token) -> bool {
+        self.token == *token.access_token() || token.expires_at_wall() <= self.expires_at_wall
+    }
 }
 
 /// How a flight starts: a token request, or the shared store first.
@@ -392,7 +425,6 @@ impl TokenSlot {
             failures: 0,
             store_key: None,
             shared: None,
-            rejected: None,
         }
     }
 
@@ -551,7 +583,6 @@ impl TokenSlot {
         if !is_current {
             return false;
         }
-        self.rejected = Some(token.access_token().clone());
         self.state = match std::mem::replace(&mut self.state, State::Empty) {
             State::Refreshing { flight, .. } => State::Fetching { flight },
             State::RefreshBackoff {
@@ -676,15 +707,9 @@ impl TokenSlot {
         if let Some(entry) = &view.entry {
             let key = self.store_key();
             match self.adoptable(entry, &key, now, wall_now, policy, store) {
-                Ok(Some(token)) => {
-                    let token = self
-                        .finish(ticket, now, Some(wall_now), jitter, policy, Ok(token))
-                        .ok();
-                    return answer(
-                        token.map_or(StoreNext::Over, StoreNext::Adopted),
-                        None,
-                        breaker,
-                    );
+                Ok(Some(opened)) => {
+                    let token = self.adopt(opened, jitter, policy);
+                    return answer(StoreNext::Adopted(token), None, breaker);
                 }
                 Ok(None) => {}
                 Err(refusal) => refused = Some(refusal),
@@ -742,8 +767,8 @@ impl TokenSlot {
         wall_now: SystemTime,
         policy: &CachePolicy,
         store: &SharedStore,
-    ) -> Result<Option<Arc<Token>>, EntryRefusal> {
-        let token = shared_entry::open(
+    ) -> Result<Option<Opened>, EntryRefusal> {
+        let opened = shared_entry::open(
             entry,
             &self.request,
             key,
@@ -751,26 +776,48 @@ impl TokenSlot {
             wall_now,
             store.policy.max_clock_skew,
         )?;
-        if self
+        let token = &opened.token;
+        if store
             .rejected
-            .as_ref()
-            .is_some_and(|rejected| rejected == token.access_token())
+            .peek(self.request.key())
+            .is_some_and(|rejected| rejected.covers(token))
         {
             return Err(EntryRefusal::Rejected);
         }
-        let token = Arc::new(token);
-        let held = Held::new(&token, policy);
-        if held.is_over(now, Some(wall_now)) {
+        let usable_until = policy.usable_until(token);
+        if now >= usable_until || wall_now >= policy.usable_until_wall(token) {
             return Err(EntryRefusal::Expired);
         }
         let better = match &self.state {
             State::Refreshing { held: current, .. } => {
                 current.token.access_token() != token.access_token()
-                    && held.usable_until > current.usable_until
+                    && usable_until > current.usable_until
             }
             _ => true,
         };
-        Ok(better.then_some(token))
+        Ok(better.then_some(opened))
+    }
+
+    /// Makes an opened entry's token the key's (the flight is over, with no token request). Its
+    /// refresh point is the publisher's, moved later by this replica's jitter by up to
+    /// [`ADOPTED_REFRESH_SPREAD`] of its usable life: the fleet refreshes once, where its publisher
+    /// would have, and the replicas do not all come back to the store at one instant.
+    fn adopt(&mut self, opened: Opened, jitter: Jitter, policy: &CachePolicy) -> Arc<Token> {
+        let token = Arc::new(opened.token);
+        let held = Held::new(&token, policy);
+        let usable = held.usable_until.saturating_duration_since(token.sent_at());
+        let spread = usable.mul_f64(ADOPTED_REFRESH_SPREAD * jitter.value());
+        self.failures = 0;
+        self.state = State::Ready {
+            refresh_at: after(opened.refresh_at, spread).min(held.usable_until),
+            refresh_at_wall: opened
+                .refresh_at_wall
+                .checked_add(spread)
+                .unwrap_or(held.usable_until_wall)
+                .min(held.usable_until_wall),
+            held,
+        };
+        token
     }
 
     /// Another replica holds the lock: wait for its entry until the lock's time has passed, then
@@ -862,6 +909,7 @@ pub(crate) fn store_write(
     token: Option<&Token>,
     now: Instant,
     wall_now: SystemTime,
+    jitter: Jitter,
     nonce: [u8; 24],
     policy: &CachePolicy,
 ) -> Option<StoreWrite> {
@@ -877,7 +925,11 @@ pub(crate) fn store_write(
                     .duration_since(wall_now)
                     .unwrap_or_default(),
             );
-        let bytes = shared_entry::seal(token, &ticket.request, &share.key, nonce)?;
+        // The publisher's own refresh point (as `finish` set it with the same jitter).
+        let refresh_offset = policy
+            .refresh_at(token, jitter)
+            .saturating_duration_since(token.sent_at());
+        let bytes = shared_entry::seal(token, refresh_offset, &ticket.request, &share.key, nonce)?;
         (!ttl.is_zero()).then_some(SealedEntry { bytes, ttl })
     });
     (entry.is_some() || share.owner.is_some()).then(|| StoreWrite {

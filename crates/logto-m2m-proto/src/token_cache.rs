@@ -105,7 +105,7 @@ impl TokenCache {
     /// [`Poll::ReadyAndRefresh`] (see [`crate::shared_store`]).
     #[must_use]
     pub fn with_shared_store(mut self, policy: SharedStorePolicy) -> Self {
-        self.store = Some(SharedStore::new(policy));
+        self.store = Some(SharedStore::new(policy, self.policy.max_keys));
         self
     }
 
@@ -248,8 +248,9 @@ impl TokenCache {
 
     /// After the token request of a shared flight was answered (with `token`, or `None` after a
     /// failure): what to write to the store, if anything. The entry is sealed with `nonce` (24
-    /// random bytes, fresh for every call). Call it with the ticket the request was sent with,
-    /// after handing the outcome back.
+    /// random bytes, fresh for every call) and carries the refresh point `jitter` gives (pass the
+    /// jitter the outcome was handed back with, so that the fleet refreshes where this replica
+    /// does). Call it with the ticket the request was sent with, after handing the outcome back.
     #[must_use]
     pub fn store_write(
         &self,
@@ -257,10 +258,11 @@ impl TokenCache {
         token: Option<&Token>,
         now: Instant,
         wall_now: SystemTime,
+        jitter: Jitter,
         nonce: [u8; 24],
     ) -> Option<StoreWrite> {
         // The slot does not take part: the ticket says what the flight owes the store.
-        store_write(ticket, token, now, wall_now, nonce, &self.policy)
+        store_write(ticket, token, now, wall_now, jitter, nonce, &self.policy)
     }
 
     /// Hands back the result of a [`StoreWrite`] at `now`, for the breaker. Says whether the
@@ -289,11 +291,16 @@ impl TokenCache {
     /// server. Does nothing for an older token, so a second 401 for the same token costs nothing.
     /// Returns whether the token was dropped.
     pub fn invalidate(&mut self, key: &TokenKey, token: &Token, now: Instant) -> bool {
-        self.slots
+        let dropped = self
+            .slots
             .with_slot(key, now, Use::Other, (), |slot, ()| {
                 slot.invalidate(token, now)
             })
-            .unwrap_or(false)
+            .unwrap_or(false);
+        if let (true, Some(store)) = (dropped, self.store.as_mut()) {
+            store.reject(key, token);
+        }
+        dropped
     }
 
     /// The next instant at which polling any key may answer differently without other input, by

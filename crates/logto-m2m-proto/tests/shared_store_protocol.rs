@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use logto_m2m_proto::http::Response;
 use logto_m2m_proto::{
-    BreakerChange, ClientConfig, EntryRefusal, Jitter, LockOwner, Poll, SharedStep,
+    BreakerChange, CachePolicy, ClientConfig, EntryRefusal, Jitter, LockOwner, Poll, SharedStep,
     SharedStorePolicy, StoreFailure, StoreKey, StoreNext, StoreOp, StoreView, StoreWrite, Ticket,
     Token, TokenCache, TokenParams, TokenRequest,
 };
@@ -160,7 +160,11 @@ impl World {
             .cache
             .handle_response(ticket, now, wall, Jitter::NONE, response);
         let token = result.as_deref().ok();
-        if let Some(write) = replica.cache.store_write(&kept, token, now, wall, [7; 24]) {
+        if let Some(write) =
+            replica
+                .cache
+                .store_write(&kept, token, now, wall, Jitter::NONE, [7; 24])
+        {
             self.store.write(&write, now);
         }
         result
@@ -664,7 +668,7 @@ fn a_store_that_fails_sends_the_flight_to_a_plain_request_and_the_breaker_opens_
             .unwrap();
         assert!(
             a.cache
-                .store_write(&kept, Some(&token), now, wall, [1; 24])
+                .store_write(&kept, Some(&token), now, wall, Jitter::NONE, [1; 24])
                 .is_none()
         );
     }
@@ -784,6 +788,54 @@ fn a_token_invalidated_after_a_401_is_never_adopted_again() {
 }
 
 #[test]
+fn a_token_invalidated_after_a_401_is_not_adopted_again_after_its_slot_was_evicted() {
+    let mut world = World::new();
+    let mut a = world.replica(0);
+    a.cache = TokenCache::new(CachePolicy::default().with_max_keys(1)).with_shared_store(policy());
+    let token = fetched(world.poll(&mut a, "tok-1"));
+    assert!(a.cache.invalidate(a.request.key(), &token, world.now));
+    // Another key takes the only slot: the first key's slot is evicted.
+    let other = TokenRequest::new(
+        &common::config(),
+        TokenParams::for_resource("https://other.example.com"),
+    )
+    .unwrap();
+    let (now, wall) = (world.now, world.wall(&a));
+    assert!(matches!(a.cache.poll(&other, now, wall), Poll::Shared(_)));
+    a.cache.remove(other.key());
+    let Outcome::Flight(Flight::Fetched(new), refused) = world.poll(&mut a, "tok-2") else {
+        panic!()
+    };
+    assert_eq!(refused, [EntryRefusal::Rejected]);
+    assert_eq!(value(&new), "tok-2");
+}
+
+#[test]
+fn an_entry_older_than_a_token_refused_by_the_resource_server_is_not_adopted() {
+    let mut world = World::new();
+    let mut a = world.replica(0);
+    let mut b = world.replica(0);
+    let _first = fetched(world.poll(&mut a, "tok-1"));
+    let old_entry = world.store.only_entry().clone();
+    // B gets a newer token of its own (the store lost the entry), and a 401 for it.
+    world.store.entries.clear();
+    world.advance(Duration::from_secs(10));
+    let newer = fetched(world.poll(&mut b, "tok-2"));
+    assert!(b.cache.invalidate(b.request.key(), &newer, world.now));
+    // The older entry comes back (a replay): B does not adopt it either.
+    let name = world.store.entries.keys().next().unwrap().clone();
+    world
+        .store
+        .entries
+        .insert(name, (old_entry, world.now + Duration::from_secs(60)));
+    let Outcome::Flight(Flight::Fetched(token), refused) = world.poll(&mut b, "tok-3") else {
+        panic!()
+    };
+    assert_eq!(refused, [EntryRefusal::Rejected]);
+    assert_eq!(value(&token), "tok-3");
+}
+
+#[test]
 fn a_failed_token_request_of_the_lock_holder_releases_the_lock_and_publishes_nothing() {
     let mut world = World::new();
     let mut a = world.replica(0);
@@ -819,7 +871,7 @@ fn a_failed_token_request_of_the_lock_holder_releases_the_lock_and_publishes_not
     );
     let write = a
         .cache
-        .store_write(&kept, None, now, wall, [2; 24])
+        .store_write(&kept, None, now, wall, Jitter::NONE, [2; 24])
         .unwrap();
     assert_eq!(write.entry, None);
     assert_eq!(write.release, Some(owner));

@@ -313,7 +313,7 @@ impl Core {
             };
             let write = self.store_policy.and_then(|_| {
                 let token = result.as_deref().ok();
-                cache.store_write(&fetched, token, now, wall_now, entry_nonce())
+                cache.store_write(&fetched, token, now, wall_now, jitter, entry_nonce())
             });
             (result, write)
         };

@@ -538,7 +538,7 @@ impl Fleet {
             let store_write = self
                 .replica(r)
                 .cache
-                .store_write(&ticket, token, now, wall, nonce);
+                .store_write(&ticket, token, now, wall, jitter, nonce);
             if let Some(store_write) = store_write {
                 if let Some(entry) = &store_write.entry {
                     assert!(!entry.ttl.is_zero(), "an entry with no life is written");
@@ -582,10 +582,10 @@ impl Fleet {
                 .cache
                 .handle_transport_error(ticket.clone(), now, jitter, error);
         let nonce = self.next_nonce();
-        if let Some(write) = self
-            .replica(r)
-            .cache
-            .store_write(&ticket, None, now, wall, nonce)
+        if let Some(write) =
+            self.replica(r)
+                .cache
+                .store_write(&ticket, None, now, wall, Jitter::NONE, nonce)
         {
             assert!(write.entry.is_none(), "a failed request publishes nothing");
             self.write(r, &write);
@@ -610,10 +610,10 @@ impl Fleet {
         };
         // A request cancelled after it was sent still owes the store its lock: it is released.
         let (wall, nonce) = (self.wall(r), self.next_nonce());
-        let write = self
-            .replica(r)
-            .cache
-            .store_write(&ticket, None, now, wall, nonce);
+        let write =
+            self.replica(r)
+                .cache
+                .store_write(&ticket, None, now, wall, Jitter::NONE, nonce);
         self.replica_mut(r).cache.cancel(ticket, now);
         if let Some(write) = write {
             self.write(r, &write);
@@ -844,7 +844,7 @@ impl Fleet {
             .unwrap_or_else(|e| panic!("an hour's token is refused: {e}"));
         let nonce = self.next_nonce();
         cache
-            .store_write(&ticket, Some(&token), now, wall, nonce)
+            .store_write(&ticket, Some(&token), now, wall, Jitter::NONE, nonce)
             .and_then(|write| write.entry)
             .map(|entry| entry.bytes)
             .unwrap_or_else(|| panic!("an hour's token is not published"))
