@@ -14,6 +14,12 @@ use logto_m2m_testkit::{ApiResource, App, Config};
 pub const APP_ID: &str = "fleet-app";
 /// Its secret.
 pub const APP_SECRET: &str = "fleet-secret-0123456789";
+/// A second app of the same tenant, with a secret of its own: its entries must never serve the
+/// first app's replicas.
+pub const OTHER_APP_ID: &str = "fleet-other-app";
+/// Its secret.
+pub const OTHER_APP_SECRET: &str = "fleet-other-secret-9876543210";
+
 /// The token lifetime of every resource, in seconds: a few, so a run spans several.
 pub const TOKEN_TTL_SECS: u64 = 6;
 
@@ -25,7 +31,7 @@ pub fn resources() -> Vec<String> {
         .collect()
 }
 
-/// The test server's configuration: one app granted every resource, with short-lived tokens.
+/// The test server's configuration: two apps granted every resource, with short-lived tokens.
 ///
 /// # Panics
 ///
@@ -33,9 +39,11 @@ pub fn resources() -> Vec<String> {
 #[must_use]
 pub fn server_config() -> Config {
     let mut app = App::new(APP_ID, APP_SECRET);
+    let mut other = App::new(OTHER_APP_ID, OTHER_APP_SECRET);
     let mut builder = Config::builder();
     for resource in resources() {
         app = app.grant(resource.clone(), ["read"]);
+        other = other.grant(resource.clone(), ["read"]);
         builder = builder.resource(
             ApiResource::new(resource)
                 .ttl(TOKEN_TTL_SECS)
@@ -44,6 +52,7 @@ pub fn server_config() -> Config {
     }
     builder
         .app(app)
+        .app(other)
         .build()
         .unwrap_or_else(|error| panic!("test server configuration: {error}"))
 }
@@ -61,6 +70,8 @@ pub struct ReplicaPlan {
     pub redis_url: Option<String>,
     /// How long a lock lives (the store policy's `lock_ttl`).
     pub lock_ttl: Duration,
+    /// The app id and secret it authenticates with.
+    pub app: (&'static str, &'static str),
 }
 
 /// Starts a replica process against `endpoint` with `plan`; its report is its last line.
@@ -77,6 +88,8 @@ pub fn start_replica(binary: &str, endpoint: &str, plan: &ReplicaPlan) -> Child 
         .arg(plan.workers.to_string())
         .arg(plan.redis_url.as_deref().unwrap_or("none"))
         .arg(plan.lock_ttl.as_millis().to_string())
+        .arg(plan.app.0)
+        .arg(plan.app.1)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -92,7 +105,8 @@ pub struct Report {
     pub errors: u64,
     /// Tokens served past their expiry (by the `exp` claim and the wall clock).
     pub expired: u64,
-    /// Tokens served for another resource than asked (by the `aud` claim), or not JWTs.
+    /// Tokens served for another resource than asked (by the `aud` claim) or to another app (by
+    /// the `client_id` claim), or not JWTs.
     pub foreign: u64,
     /// The longest call, in milliseconds.
     pub max_call_ms: u64,

@@ -8,13 +8,13 @@
 use std::time::Duration;
 
 use logto_m2m_fleet::{
-    ReplicaPlan, TOKEN_TTL_SECS, redis_url_or_skip, resources, server_config, start_replica,
-    wait_report,
+    APP_ID, APP_SECRET, ReplicaPlan, TOKEN_TTL_SECS, redis_url_or_skip, resources, server_config,
+    start_replica, wait_report,
 };
 use logto_m2m_testkit::TestServer;
 
 const REPLICAS: [&str; 4] = ["blocking", "async", "blocking", "async"];
-const RUN: Duration = Duration::from_secs(14);
+const RUN: Duration = Duration::from_secs(20);
 
 /// Runs the fleet with or without the store; returns the token requests the server saw.
 fn run_fleet(redis_url: Option<String>) -> usize {
@@ -25,6 +25,7 @@ fn run_fleet(redis_url: Option<String>) -> usize {
         workers: 4,
         redis_url: redis_url.clone(),
         lock_ttl: Duration::from_secs(2),
+        app: (APP_ID, APP_SECRET),
     };
     let binary = env!("CARGO_BIN_EXE_fleet-replica");
     let children: Vec<_> = REPLICAS

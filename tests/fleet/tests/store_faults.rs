@@ -10,8 +10,8 @@ use std::process::Child;
 use std::time::Duration;
 
 use logto_m2m_fleet::{
-    OwnRedis, ReplicaPlan, Report, free_port, redis_url_or_skip, resources, server_config,
-    start_replica, wait_report,
+    APP_ID, APP_SECRET, OTHER_APP_ID, OTHER_APP_SECRET, OwnRedis, ReplicaPlan, Report, free_port,
+    redis_url_or_skip, resources, server_config, start_replica, wait_report,
 };
 use logto_m2m_testkit::{Fault, TestServer};
 
@@ -31,6 +31,7 @@ fn plan(mode: &'static str, redis_url: &str) -> ReplicaPlan {
         workers: 4,
         redis_url: Some(redis_url.to_owned()),
         lock_ttl: LOCK_TTL,
+        app: (APP_ID, APP_SECRET),
     }
 }
 
@@ -228,5 +229,77 @@ fn the_lock_holder_killed_mid_fetch() {
         requests <= bound,
         "{requests} token requests, more than {bound}"
     );
+    server.shutdown();
+}
+
+/// The name of the entry of `app`'s token key for `resource` in the store (the adapter's default
+/// prefix, the core's store key).
+fn entry_name(endpoint: &str, app: (&str, &str), resource: &str) -> String {
+    use logto_m2m::proto::{StoreKey, TokenRequest};
+    let config = logto_m2m::ClientConfig::builder(endpoint, app.0, app.1)
+        .build()
+        .unwrap();
+    let request = TokenRequest::new(
+        &config,
+        logto_m2m::TokenParams::for_resource(resource).scope("read"),
+    )
+    .unwrap();
+    let id = StoreKey::of(request.key()).id().to_owned();
+    format!("{}{{{id}}}:entry", logto_m2m_redis::DEFAULT_PREFIX)
+}
+
+#[test]
+fn entries_written_under_another_app_secret_are_never_served() {
+    let Some(redis) = own_redis(
+        "entries_written_under_another_app_secret_are_never_served",
+        &[],
+    ) else {
+        return;
+    };
+    let url = redis.url();
+    let server = TestServer::start(server_config()).unwrap();
+    let binary = env!("CARGO_BIN_EXE_fleet-replica");
+    // The other app's replica fills the store with entries sealed under its own secret...
+    let mut other_plan = plan("blocking", &url);
+    other_plan.app = (OTHER_APP_ID, OTHER_APP_SECRET);
+    let other = start_replica(binary, server.endpoint(), &other_plan);
+    let fleet = start_fleet(&server, &url);
+    // ...and they are copied where the fleet's own entries go, over and over.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut connection = client.get_connection().unwrap();
+    let names: Vec<(String, String)> = resources()
+        .iter()
+        .map(|resource| {
+            (
+                entry_name(
+                    server.endpoint(),
+                    (OTHER_APP_ID, OTHER_APP_SECRET),
+                    resource,
+                ),
+                entry_name(server.endpoint(), (APP_ID, APP_SECRET), resource),
+            )
+        })
+        .collect();
+    let mut copied = 0;
+    for _ in 0..60 {
+        for (from, to) in &names {
+            let entry: Option<Vec<u8>> =
+                redis::cmd("GET").arg(from).query(&mut connection).unwrap();
+            if let Some(entry) = entry {
+                let _: () = redis::cmd("SET")
+                    .arg(to)
+                    .arg(entry)
+                    .arg("PX")
+                    .arg(3_000)
+                    .query(&mut connection)
+                    .unwrap();
+                copied += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(copied > 0, "the other app's replica wrote no entry to copy");
+    let _ = check("other app's entries", fleet);
+    let _ = check("the other app", vec![("other", other)]);
     server.shutdown();
 }

@@ -2,7 +2,7 @@
 //! with tokio tasks, asking tokens for every resource for a while, through the shared store (or
 //! without it), and checking every token it is served. Prints its report as one JSON line.
 //!
-//! `fleet-replica ENDPOINT blocking|async RUN_MS WORKERS REDIS_URL|none LOCK_TTL_MS`
+//! `fleet-replica ENDPOINT blocking|async RUN_MS WORKERS REDIS_URL|none LOCK_TTL_MS APP_ID APP_SECRET`
 
 // A test program: a bad argument or a failure to start is a failed run.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use logto_m2m::{CachePolicy, RetryPolicy, SharedStorePolicy, Token, TokenParams};
-use logto_m2m_fleet::{APP_ID, APP_SECRET, resources};
+use logto_m2m_fleet::resources;
 use logto_m2m_redis::RedisStore;
 
 /// What every call saw.
@@ -27,7 +27,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn record(&self, resource: &str, result: Result<&Token, ()>, took: Duration) {
+    fn record(&self, app_id: &str, resource: &str, result: Result<&Token, ()>, took: Duration) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let millis = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
         self.max_call_ms.fetch_max(millis, Ordering::Relaxed);
@@ -36,8 +36,8 @@ impl Tally {
             return;
         };
         match claims(token) {
-            Some((audience, expiry)) => {
-                if audience != resource {
+            Some((audience, client_id, expiry)) => {
+                if audience != resource || client_id != app_id {
                     self.foreign.fetch_add(1, Ordering::Relaxed);
                 }
                 let now = SystemTime::now()
@@ -65,17 +65,18 @@ impl Tally {
     }
 }
 
-/// The token's `aud` and `exp` claims (read, not verified: the server signed what it issued; a
-/// token from anywhere else would not even be a JWT of this shape).
-fn claims(token: &Token) -> Option<(String, u64)> {
+/// The token's `aud`, `client_id` and `exp` claims (read, not verified: the server signed what it
+/// issued; a token from anywhere else would not even be a JWT of this shape).
+fn claims(token: &Token) -> Option<(String, String, u64)> {
     let payload = token.access_token().expose_secret().split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .ok()?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let audience = value.get("aud")?.as_str()?.to_owned();
+    let client_id = value.get("client_id")?.as_str()?.to_owned();
     let expiry = value.get("exp")?.as_u64()?;
-    Some((audience, expiry))
+    Some((audience, client_id, expiry))
 }
 
 struct Args {
@@ -85,6 +86,8 @@ struct Args {
     workers: usize,
     redis_url: Option<String>,
     lock_ttl: Duration,
+    app_id: String,
+    app_secret: String,
 }
 
 fn args() -> Args {
@@ -98,6 +101,8 @@ fn args() -> Args {
         workers: arg(3).parse().unwrap_or(4),
         redis_url: Some(arg(4)).filter(|url| url != "none" && !url.is_empty()),
         lock_ttl: millis(5),
+        app_id: arg(6),
+        app_secret: arg(7),
     }
 }
 
@@ -130,11 +135,15 @@ fn main() {
 }
 
 fn run_blocking(args: &Args, store: Option<RedisStore>, tally: &Arc<Tally>) {
-    let mut builder = logto_m2m_ureq::token_manager_builder(&args.endpoint, APP_ID, APP_SECRET)
-        .unwrap_or_else(|error| panic!("config: {error}"))
-        .cache_policy(CachePolicy::default())
-        .retry_policy(retry_policy())
-        .shared_store_policy(store_policy(args));
+    let mut builder = logto_m2m_ureq::token_manager_builder(
+        &args.endpoint,
+        args.app_id.as_str(),
+        args.app_secret.as_str(),
+    )
+    .unwrap_or_else(|error| panic!("config: {error}"))
+    .cache_policy(CachePolicy::default())
+    .retry_policy(retry_policy())
+    .shared_store_policy(store_policy(args));
     if let Some(store) = store {
         builder = builder.shared_store(store);
     }
@@ -144,6 +153,7 @@ fn run_blocking(args: &Args, store: Option<RedisStore>, tally: &Arc<Tally>) {
         for _ in 0..args.workers {
             let manager = manager.clone();
             let tally = Arc::clone(tally);
+            let app_id = args.app_id.clone();
             scope.spawn(move || {
                 let sources: Vec<_> = resources()
                     .into_iter()
@@ -160,6 +170,7 @@ fn run_blocking(args: &Args, store: Option<RedisStore>, tally: &Arc<Tally>) {
                         let started = Instant::now();
                         let result = source.token();
                         tally.record(
+                            &app_id,
                             resource,
                             result.as_deref().map_err(|_| ()),
                             started.elapsed(),
@@ -179,12 +190,15 @@ fn run_async(args: &Args, store: Option<RedisStore>, tally: &Arc<Tally>) {
         .build()
         .unwrap_or_else(|error| panic!("runtime: {error}"));
     runtime.block_on(async {
-        let mut builder =
-            logto_m2m_hyper::token_manager_builder(&args.endpoint, APP_ID, APP_SECRET)
-                .unwrap_or_else(|error| panic!("config: {error}"))
-                .cache_policy(CachePolicy::default())
-                .retry_policy(retry_policy())
-                .shared_store_policy(store_policy(args));
+        let mut builder = logto_m2m_hyper::token_manager_builder(
+            &args.endpoint,
+            args.app_id.as_str(),
+            args.app_secret.as_str(),
+        )
+        .unwrap_or_else(|error| panic!("config: {error}"))
+        .cache_policy(CachePolicy::default())
+        .retry_policy(retry_policy())
+        .shared_store_policy(store_policy(args));
         if let Some(store) = store {
             builder = builder.shared_store(store);
         }
@@ -194,6 +208,7 @@ fn run_async(args: &Args, store: Option<RedisStore>, tally: &Arc<Tally>) {
         for _ in 0..args.workers {
             let manager = manager.clone();
             let tally = Arc::clone(tally);
+            let app_id = args.app_id.clone();
             tasks.push(tokio::spawn(async move {
                 let sources: Vec<_> = resources()
                     .into_iter()
@@ -210,6 +225,7 @@ fn run_async(args: &Args, store: Option<RedisStore>, tally: &Arc<Tally>) {
                         let started = Instant::now();
                         let result = source.token().await;
                         tally.record(
+                            &app_id,
                             resource,
                             result.as_deref().map_err(|_| ()),
                             started.elapsed(),
