@@ -20,6 +20,10 @@ pub enum RedisConfigError {
     /// `redis+unix://` / `unix://`).
     #[error("the Redis URL is not valid: {0}")]
     InvalidUrl(String),
+    /// The root certificates given for `rediss://` hold no certificate, or one that cannot be
+    /// read or used as a trust anchor.
+    #[error("the TLS root certificates are not usable: {0}")]
+    RootCertificates(String),
     /// A Redis Cluster constructor was given no node.
     #[error("a Redis Cluster needs at least one node URL")]
     NoClusterNode,

@@ -9,6 +9,7 @@ mod commands;
 mod error;
 mod key_names;
 mod notifications;
+mod root_certificates;
 mod store;
 
 pub use error::RedisConfigError;

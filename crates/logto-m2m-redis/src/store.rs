@@ -11,6 +11,7 @@ use crate::blocking::BlockingPool;
 use crate::error::{Redactor, RedisConfigError};
 use crate::key_names::{DEFAULT_PREFIX, KeyNames};
 use crate::notifications::Notifications;
+use crate::root_certificates::RootCertificates;
 
 /// The environment variable [`RedisStore::from_env`] reads the Redis URL from.
 pub const REDIS_URL_ENV: &str = "LOGTO_REDIS_URL";
@@ -87,10 +88,31 @@ impl RedisStore {
     ///
     /// The URL is not a Redis URL ([`RedisConfigError::InvalidUrl`], which never quotes it).
     pub fn from_url(url: &str) -> Result<Self, RedisConfigError> {
+        Self::single(url, None)
+    }
+
+    /// A store on the TLS server at `url` (`rediss://host[:port][/db]`, as for
+    /// [`from_url`](Self::from_url)) whose certificate is checked against `root_certs_pem`, one or
+    /// more PEM certificates (e.g. a private CA's), instead of the webpki roots. The server's
+    /// name in the URL (a host name or an IP address) must be one its certificate names.
+    ///
+    /// # Errors
+    ///
+    /// The URL is not a `rediss://` URL ([`RedisConfigError::InvalidUrl`]), or `root_certs_pem`
+    /// holds no certificate or one that cannot be read ([`RedisConfigError::RootCertificates`]).
+    pub fn from_url_with_root_certs(
+        url: &str,
+        root_certs_pem: &[u8],
+    ) -> Result<Self, RedisConfigError> {
+        let roots = RootCertificates::from_pem(root_certs_pem)?;
+        Self::single(url, Some(&roots))
+    }
+
+    fn single(url: &str, roots: Option<&RootCertificates>) -> Result<Self, RedisConfigError> {
         let mut redactor = Redactor::default();
         let info = parse(url, &mut redactor)?;
         let tls = is_tls(&info);
-        let client = Client::open(info).map_err(|error| invalid(&redactor, &error))?;
+        let client = client(info, roots, &redactor)?;
         Ok(Self::new(Target {
             servers: Servers::Single(client),
             redactor,
@@ -124,6 +146,34 @@ impl RedisStore {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        Self::cluster(urls, None)
+    }
+
+    /// A store on a Redis Cluster over TLS, found from the nodes at `urls` (`rediss://` URLs, as
+    /// for [`from_cluster_urls`](Self::from_cluster_urls)), whose certificates are checked
+    /// against `root_certs_pem` as for [`from_url_with_root_certs`](Self::from_url_with_root_certs).
+    ///
+    /// # Errors
+    ///
+    /// No URL, one is not a `rediss://` URL, or `root_certs_pem` holds no certificate or one
+    /// that cannot be read.
+    pub fn from_cluster_urls_with_root_certs<I, S>(
+        urls: I,
+        root_certs_pem: &[u8],
+    ) -> Result<Self, RedisConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let roots = RootCertificates::from_pem(root_certs_pem)?;
+        Self::cluster(urls, Some(&roots))
+    }
+
+    fn cluster<I, S>(urls: I, roots: Option<&RootCertificates>) -> Result<Self, RedisConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
         let mut redactor = Redactor::default();
         let mut infos = Vec::new();
         for url in urls {
@@ -135,14 +185,17 @@ impl RedisStore {
         let tls = infos.iter().any(is_tls);
         let nodes = infos
             .iter()
-            .map(|info| Client::open(info.clone()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| invalid(&redactor, &error))?;
-        let client = ClusterClientBuilder::new(infos)
+            .map(|info| client(info.clone(), roots, &redactor))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut builder = ClusterClientBuilder::new(infos)
             // Every operation is bounded by its own timeout: no retry may wait past it.
             .retries(1)
             .min_retry_wait(1)
-            .max_retry_wait(10)
+            .max_retry_wait(10);
+        if let Some(roots) = roots {
+            builder = builder.certs(roots.certificates());
+        }
+        let client = builder
             .build()
             .map_err(|error| invalid(&redactor, &error))?;
         Ok(Self::new(Target {
@@ -225,6 +278,24 @@ fn parse(url: &str, redactor: &mut Redactor) -> Result<ConnectionInfo, RedisConf
 
 fn invalid(redactor: &Redactor, error: &redis::RedisError) -> RedisConfigError {
     RedisConfigError::InvalidUrl(redactor.clean(&error.to_string()))
+}
+
+/// The client of one server, trusting `roots` (which need a `rediss://` URL) if given.
+fn client(
+    info: ConnectionInfo,
+    roots: Option<&RootCertificates>,
+    redactor: &Redactor,
+) -> Result<Client, RedisConfigError> {
+    match roots {
+        None => Client::open(info),
+        Some(_) if !is_tls(&info) => {
+            return Err(RedisConfigError::InvalidUrl(
+                "root certificates are for a `rediss://` URL".into(),
+            ));
+        }
+        Some(roots) => Client::build_with_tls(info, roots.certificates()),
+    }
+    .map_err(|error| invalid(redactor, &error))
 }
 
 fn is_tls(info: &ConnectionInfo) -> bool {
