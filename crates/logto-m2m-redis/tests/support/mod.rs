@@ -1,5 +1,6 @@
 //! What the Redis tests share: the server of tests/redis/run-with-redis.sh (or a skip), servers of
-//! their own for the tests that stop, kill or fill one, and fresh store keys.
+//! their own for the tests that stop, kill or fill one (or need TLS or a Cluster), fresh store
+//! keys, and the run of every operation that the TLS and Cluster tests make.
 #![allow(
     dead_code,
     unreachable_pub,
@@ -16,6 +17,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use logto_m2m_proto::{ClientConfig, StoreKey, TokenParams, TokenRequest};
 use logto_m2m_redis::redis;
+
+pub mod cluster;
+pub mod operations;
+pub mod tls;
+
+use tls::ServerCertificates;
 
 /// The URL of the harness's server, or `None` (with a message) to skip; under `CI=true` a missing
 /// server fails the test instead.
@@ -67,8 +74,12 @@ pub fn fresh_key(test: &str) -> StoreKey {
 
 /// A plain connection to look at what the store did.
 pub fn inspect(url: &str) -> redis::Connection {
-    let connection = redis::Client::open(url)
-        .unwrap()
+    connection_of(&redis::Client::open(url).unwrap())
+}
+
+/// A connection of `client` whose every step is bounded (5 s).
+pub fn connection_of(client: &redis::Client) -> redis::Connection {
+    let connection = client
         .get_connection_with_timeout(Duration::from_secs(5))
         .unwrap();
     connection
@@ -93,39 +104,116 @@ pub struct OwnServer {
     dir: PathBuf,
     pub port: u16,
     extra: Vec<String>,
+    /// The CA its TLS certificate is signed by, if it listens with TLS only.
+    tls_ca: Option<String>,
     child: Option<Child>,
 }
 
 impl OwnServer {
     /// Starts a server with these extra arguments (e.g. `--requirepass`).
     pub fn start(binary: PathBuf, extra: &[&str]) -> Self {
+        let mut server = Self::prepare(binary, extra);
+        server.launch();
+        server
+    }
+
+    /// Starts a server that listens with TLS only (no plain port), with `certificates` and
+    /// these extra arguments; it does not ask clients for a certificate.
+    pub fn start_tls(binary: PathBuf, certificates: &ServerCertificates, extra: &[&str]) -> Self {
+        let mut server = Self::prepare(binary, extra);
+        let files = certificates.write_to(&server.dir);
+        server.extra.extend(
+            [
+                "--tls-cert-file",
+                &files.cert,
+                "--tls-key-file",
+                &files.key,
+                "--tls-ca-cert-file",
+                &files.ca,
+                "--tls-auth-clients",
+                "no",
+            ]
+            .map(str::to_owned),
+        );
+        server.tls_ca = Some(certificates.ca_pem.clone());
+        server.launch();
+        server
+    }
+
+    fn prepare(binary: PathBuf, extra: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "logto-m2m-redis-test-{}-{}",
             std::process::id(),
             free_port()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut server = Self {
+        Self {
             binary,
             dir,
             port: free_port(),
             extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
+            tls_ca: None,
             child: None,
-        };
-        server.launch();
-        server
+        }
     }
 
+    /// `redis://127.0.0.1:<port>`, or `rediss://` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls_ca.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The CA of a TLS server's certificate.
+    pub fn tls_ca(&self) -> Option<&str> {
+        self.tls_ca.as_deref()
+    }
+
+    /// A client of this server (trusting its CA, for a TLS server).
+    pub fn client(&self) -> redis::Client {
+        self.client_at(&self.url())
+    }
+
+    fn client_at(&self, url: &str) -> redis::Client {
+        match &self.tls_ca {
+            None => redis::Client::open(url).unwrap(),
+            Some(ca) => {
+                tls::install_crypto_provider();
+                redis::Client::build_with_tls(
+                    url,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(ca.clone().into_bytes()),
+                    },
+                )
+                .unwrap()
+            }
+        }
+    }
+
+    /// A plain connection to look at what the store did.
+    pub fn inspect(&self) -> redis::Connection {
+        connection_of(&self.client())
     }
 
     fn launch(&mut self) {
+        let port = self.port.to_string();
+        let ports = if self.tls_ca.is_some() {
+            vec!["--port", "0", "--tls-port", &port]
+        } else {
+            vec!["--port", &port]
+        };
         let child = Command::new(&self.binary)
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(ports)
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&self.dir)
+            .arg("--logfile")
+            .arg(self.dir.join("server.log"))
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -144,10 +232,10 @@ impl OwnServer {
             .position(|arg| arg == "--requirepass")
             .and_then(|at| self.extra.get(at + 1));
         let url = match password {
-            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            Some(password) => self.url().replace("://", &format!("://:{password}@")),
             None => self.url(),
         };
-        let client = redis::Client::open(url).unwrap();
+        let client = self.client_at(&url);
         while Instant::now() < deadline {
             if let Ok(mut connection) =
                 client.get_connection_with_timeout(Duration::from_millis(200))
@@ -161,8 +249,9 @@ impl OwnServer {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
         panic!(
-            "redis-server on port {} did not answer within 5 s",
+            "redis-server on port {} did not answer within 5 s; its log:\n{log}",
             self.port
         );
     }
