@@ -14,11 +14,13 @@
 #![allow(clippy::expect_used)] // A bench that cannot set itself up has nothing to measure.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use logto_m2m_benches::fleet::logto_plans::{dev_tenant, pro_overage, rate_limit};
 use logto_m2m_benches::fleet::{FleetConfig, FleetCounts, ratio, simulate};
 use logto_m2m_benches::table::{Table, thousands};
+use logto_m2m_proto::{CachePolicy, SharedStorePolicy};
 
 /// The fleet sizes simulated.
 const REPLICAS: [usize; 4] = [1, 10, 50, 200];
@@ -28,6 +30,9 @@ const KEYS: [usize; 3] = [1, 6, 20];
 const TARGET_WITH_STORE: f64 = 1.05;
 /// Without the store, R replicas send R times what one sends, within this fraction.
 const WITHOUT_STORE_TOLERANCE: f64 = 0.10;
+
+/// The fleet size of the table of causes.
+const CAUSES_REPLICAS: usize = 200;
 
 /// One fleet size and key count, run without and with the store.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +51,8 @@ fn main() -> ExitCode {
     println!("{}", requests_table(&rows).render());
     println!("## Against Logto's plans\n");
     println!("{}", plans_table(&rows).render());
+    println!("## Where the fleet's extra requests come from (R = {CAUSES_REPLICAS}, K = 1)\n");
+    println!("{}", causes_table().render());
     println!(
         "{} runs of a simulated month in {took:.1?}.",
         2 * rows.len()
@@ -61,23 +68,112 @@ fn main() -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// Runs every fleet size and key count, without and with the store, on every core.
 fn run_every_fleet() -> Vec<Row> {
-    let mut rows = Vec::new();
-    for keys in KEYS {
-        for replicas in REPLICAS {
-            let run = |shared_store| {
-                simulate(&FleetConfig::month(replicas, keys, shared_store))
-                    .expect("the simulated keys' requests are valid")
+    let fleets: Vec<(usize, usize)> = KEYS
+        .iter()
+        .flat_map(|&keys| REPLICAS.iter().map(move |&replicas| (replicas, keys)))
+        .collect();
+    let runs: Vec<FleetConfig> = fleets
+        .iter()
+        .flat_map(|&(replicas, keys)| {
+            [false, true].map(|shared_store| FleetConfig::month(replicas, keys, shared_store))
+        })
+        .collect();
+    let mut counts = run_on_every_core(&runs).into_iter();
+    fleets
+        .into_iter()
+        .map(|(replicas, keys)| Row {
+            replicas,
+            keys,
+            without: counts.next().unwrap_or_default(),
+            with: counts.next().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Simulates each of `runs`, as many at once as there are cores (each run is independent and
+/// single-threaded), the largest fleets first; the counts in the order of `runs`.
+fn run_on_every_core(runs: &[FleetConfig]) -> Vec<FleetCounts> {
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut largest_first: Vec<usize> = (0..runs.len()).collect();
+    largest_first.sort_by_key(|&index| {
+        runs.get(index)
+            .map(|run| std::cmp::Reverse(run.replicas * run.keys))
+    });
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, FleetCounts)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let taken = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((index, run)) = largest_first
+                            .get(taken)
+                            .and_then(|&index| Some((index, runs.get(index)?)))
+                        else {
+                            return done;
+                        };
+                        let counts = simulate(run).expect("the simulated keys' requests are valid");
+                        done.push((index, counts));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().expect("a simulation thread panicked"))
+            .collect()
+    });
+    done.sort_by_key(|(index, _)| *index);
+    done.into_iter().map(|(_, counts)| counts).collect()
+}
+
+/// The fleet with the store, beside one replica alone, under the default policies and with each
+/// of the two things that make a fleet refresh earlier than one replica turned off: the jitter of
+/// the refresh point (the fleet refreshes at the earliest of its replicas' points) and the clock
+/// skew allowed (an adopted entry counts as that much older). Not a target: an explanation.
+fn causes_table() -> Table {
+    let defaults = CachePolicy::default();
+    let no_jitter = defaults.with_refresh_jitter_ratio(0.0);
+    let no_skew = SharedStorePolicy::default().with_max_clock_skew(Duration::ZERO);
+    let variants = [
+        ("default policies", defaults, SharedStorePolicy::default()),
+        ("max_clock_skew 0", defaults, no_skew),
+        (
+            "refresh_jitter_ratio 0",
+            no_jitter,
+            SharedStorePolicy::default(),
+        ),
+        ("both", no_jitter, no_skew),
+    ];
+    let mut table = Table::new([
+        "policies",
+        "one replica alone",
+        "fleet with store",
+        "fleet / one alone",
+    ]);
+    for (name, cache_policy, store_policy) in variants {
+        let run = |replicas, shared_store| {
+            let config = FleetConfig {
+                cache_policy,
+                store_policy,
+                ..FleetConfig::month(replicas, 1, shared_store)
             };
-            rows.push(Row {
-                replicas,
-                keys,
-                without: run(false),
-                with: run(true),
-            });
-        }
+            simulate(&config)
+                .expect("the simulated keys' requests are valid")
+                .token_requests
+        };
+        let (alone, fleet) = (run(1, false), run(CAUSES_REPLICAS, true));
+        table.row([
+            name.to_owned(),
+            thousands(alone),
+            thousands(fleet),
+            format!("{:.3}", ratio(fleet, alone)),
+        ]);
     }
-    rows
+    table
 }
 
 /// What one replica alone sends (without a store) for `keys` keys.

@@ -1,5 +1,6 @@
 //! The event queue of a simulation: events in the order of the run's time, and among events due
-//! at the same time, in the order they were scheduled (so a run is the same every time).
+//! at the same time, in the order they were scheduled (so a run is the same every time). Events
+//! are kept boxed: the heap then moves a pointer, not the event, at every step of a push or pop.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -16,7 +17,7 @@ pub struct EventQueue<E> {
 struct Scheduled<E> {
     at: Duration,
     serial: u64,
-    event: E,
+    event: Box<E>,
 }
 
 impl<E> Scheduled<E> {
@@ -62,7 +63,7 @@ impl<E> EventQueue<E> {
         self.heap.push(Scheduled {
             at,
             serial: self.scheduled,
-            event,
+            event: Box::new(event),
         });
     }
 
@@ -71,7 +72,7 @@ impl<E> EventQueue<E> {
         if self.heap.peek()?.at > end {
             return None;
         }
-        self.heap.pop().map(|next| (next.at, next.event))
+        self.heap.pop().map(|next| (next.at, *next.event))
     }
 }
 

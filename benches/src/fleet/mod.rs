@@ -22,10 +22,12 @@ pub mod store;
 
 use std::time::Duration;
 
+use logto_m2m_proto::{CachePolicy, SharedStorePolicy};
+
 pub use simulation::simulate;
 
 /// What a run simulates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FleetConfig {
     /// How many replicas (processes) run.
     pub replicas: usize,
@@ -42,13 +44,17 @@ pub struct FleetConfig {
     pub token_lifetime: Duration,
     /// The most a replica's wall clock is ahead of or behind the true time.
     pub max_wall_skew: Duration,
+    /// Every replica's cache policy.
+    pub cache_policy: CachePolicy,
+    /// Every replica's shared-store policy (when there is a store).
+    pub store_policy: SharedStorePolicy,
     /// The seed of every random value of the run.
     pub seed: u64,
 }
 
 impl FleetConfig {
     /// A 30-day run of `replicas` × `keys`, with or without a shared store: callers every 10 s,
-    /// Logto's 3600 s tokens, wall clocks within ±5 s.
+    /// Logto's 3600 s tokens, wall clocks within ±5 s, the default policies.
     #[must_use]
     pub fn month(replicas: usize, keys: usize, shared_store: bool) -> Self {
         Self {
@@ -59,6 +65,8 @@ impl FleetConfig {
             poll_every: Duration::from_secs(10),
             token_lifetime: Duration::from_secs(3600),
             max_wall_skew: Duration::from_secs(5),
+            cache_policy: CachePolicy::default(),
+            store_policy: SharedStorePolicy::default(),
             seed: 0x00f1_ee75_0000_0001,
         }
     }

@@ -19,9 +19,8 @@ use std::time::{Duration, Instant, SystemTime};
 use fastrand::Rng;
 use logto_m2m_proto::http::Response;
 use logto_m2m_proto::{
-    CachePolicy, ConfigError, Fetch, Jitter, LockOwner, Poll, SharedStep, SharedStorePolicy,
-    StoreAnswer, StoreKey, StoreNext, StoreOp, StoreWrite, Ticket, Token, TokenCache, TokenParams,
-    TokenRequest,
+    ConfigError, Fetch, Jitter, LockOwner, Poll, SharedStep, SharedStorePolicy, StoreAnswer,
+    StoreKey, StoreNext, StoreOp, StoreWrite, Ticket, Token, TokenCache, TokenParams, TokenRequest,
 };
 
 use super::busiest_window::BusiestWindow;
@@ -148,8 +147,7 @@ struct Fleet {
 impl Fleet {
     fn new(config: &FleetConfig) -> Result<Self, ConfigError> {
         let mut rng = Rng::with_seed(config.seed);
-        let cache_policy = CachePolicy::default();
-        let store_policy = SharedStorePolicy::default();
+        let (cache_policy, store_policy) = (config.cache_policy, config.store_policy);
         let skew_ms = i64::try_from(config.max_wall_skew.as_millis()).unwrap_or(i64::MAX);
         let poll_every_ms = u64::try_from(config.poll_every.as_millis()).unwrap_or(u64::MAX);
         let replicas = (0..config.replicas)
