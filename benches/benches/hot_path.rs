@@ -20,6 +20,12 @@
 //! median of the per-round ratios), which drifting load from other processes cannot tilt; the
 //! clock-read control is measured the same way.
 //!
+//! The peer: huskarl 0.11's cached client-credentials token (`InMemoryTokenCache::token()`, an
+//! owned `Arc` of the token response), fetched once through the same in-memory transport, on one
+//! thread and on two sharing one cache. Ours against it is judged on an interleaved measurement
+//! too (the two sides alternating, on the same number of threads, the median of the per-round
+//! ratios huskarl time / our time).
+//!
 //! Reference rows give the floor and the cause: a clock read (shares nothing, so on two threads it
 //! shows whether the machine really runs two threads at once), and an `Arc` clone + drop of one
 //! shared `Arc` (what `token()` adds to `with_token`).
@@ -31,10 +37,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+use huskarl::cache::TokenSource as _;
 use logto_m2m::{AsyncTokenManager, BlockingTokenManager};
+use logto_m2m_benches::huskarl::{SameTransport, huskarl_cache};
 use logto_m2m_benches::{
-    GOOD_BASIC, NOT_MEASURED, Recorder, Summary, Verdict, config, format_ns, interleaved_median,
-    params, recorded_response, replay, timed_on_threads,
+    APP_ID, APP_SECRET, GOOD_BASIC, NOT_MEASURED, RESOURCE, Recorder, SCOPES, Summary,
+    TOKEN_ENDPOINT, Verdict, config, format_ns, interleaved_median, params, recorded_response,
+    replay, timed_on_threads,
 };
 
 const SAMPLE_SIZE: usize = 20;
@@ -45,7 +54,7 @@ const TARGET_SCALING: f64 = 1.8;
 
 /// The measured paths: benchmark id prefix, what the summary calls it, and whether the targets
 /// apply to it.
-const PATHS: [(&str, &str, bool); 6] = [
+const PATHS: [(&str, &str, bool); 7] = [
     (
         "blocking_source_lend",
         "blocking TokenSource::with_token(..)",
@@ -68,7 +77,22 @@ const PATHS: [(&str, &str, bool); 6] = [
         "async manager.token(&request).await",
         false,
     ),
+    (
+        HUSKARL,
+        "huskarl 0.11: InMemoryTokenCache::token().await",
+        false,
+    ),
 ];
+/// The peer's path: huskarl's cached client-credentials token.
+const HUSKARL: &str = "huskarl_cache";
+/// Ours against the peer, interleaved: our path's id prefix and what the summary calls it.
+const VERSUS_HUSKARL: [(&str, &str); 2] = [
+    ("async_source_lend", "async TokenSource::with_token(..)"),
+    ("async_source", "async TokenSource::token()"),
+];
+/// Rounds of the interleaved comparison with the peer, and calls per thread in each run.
+const PEER_ROUNDS: usize = 15;
+const PEER_BLOCK: u64 = 1_000_000;
 /// The reference whose scaling is measured interleaved too: a clock read shares nothing, so it
 /// shows how far two threads can scale on this machine at all.
 const CONTROL: &str = "instant_now";
@@ -178,7 +202,26 @@ fn interleaved_scaling(setup: &Setup<'_>) -> Option<f64> {
     )
 }
 
-fn bench(criterion: &mut Criterion, recorder: &Recorder) -> HashMap<&'static str, f64> {
+/// What the interleaved measurements found: each path's scaling on two threads, by id prefix; and
+/// ours against huskarl (huskarl time / our time), by our path's id prefix and thread count.
+#[derive(Debug, Default)]
+struct Interleaved {
+    scaling: HashMap<&'static str, f64>,
+    versus_huskarl: HashMap<(&'static str, usize), f64>,
+}
+
+/// Ours against huskarl on `threads` threads: `PEER_ROUNDS` rounds, each timing `PEER_BLOCK` calls
+/// per thread of each side, and the median of the per-round ratios huskarl time / our time.
+fn interleaved_versus(ours: &Setup<'_>, theirs: &Setup<'_>, threads: usize) -> Option<f64> {
+    interleaved_median(
+        PEER_ROUNDS,
+        || timed_on_threads(threads, || ours(PEER_BLOCK)),
+        || timed_on_threads(threads, || theirs(PEER_BLOCK)),
+        |ours, theirs| theirs / ours,
+    )
+}
+
+fn bench(criterion: &mut Criterion, recorder: &Recorder) -> Interleaved {
     let response = recorded_response(GOOD_BASIC).expect("the recorded good basic answer");
     let config = config().expect("a valid configuration");
 
@@ -205,6 +248,26 @@ fn bench(criterion: &mut Criterion, recorder: &Recorder) -> HashMap<&'static str
             .token(&async_request)
             .await
             .expect("a cached token");
+    });
+    // huskarl's cache (the same in-memory answer), token fetched once; the same token as ours.
+    let huskarl_reply = replay(recorded_response(GOOD_BASIC).expect("the recorded answer"));
+    let huskarl = huskarl_cache(
+        TOKEN_ENDPOINT,
+        APP_ID,
+        APP_SECRET,
+        RESOURCE,
+        &SCOPES,
+        SameTransport(move |request| std::future::ready(huskarl_reply(request))),
+    )
+    .expect("huskarl takes the token endpoint");
+    runtime.block_on(async {
+        let theirs = huskarl.token().await.expect("huskarl's first fetch");
+        let ours = async_source.token().await.expect("a cached token");
+        assert_eq!(
+            theirs.access_token().token().expose_secret(),
+            ours.access_token().expose_secret(),
+            "both sides hold the same token"
+        );
     });
     let shared = Arc::new(0_u64);
     #[cfg(feature = "metrics")]
@@ -263,6 +326,14 @@ fn bench(criterion: &mut Criterion, recorder: &Recorder) -> HashMap<&'static str
                 })
             }),
         ),
+        (
+            HUSKARL,
+            Box::new(|iters| {
+                awaited(iters, Arc::clone(&huskarl), async |cache| {
+                    cache.token().await
+                })
+            }),
+        ),
         // The clock read shares nothing between threads: on two threads it scales as far as the
         // machine lets two threads run at once.
         (
@@ -302,22 +373,42 @@ fn bench(criterion: &mut Criterion, recorder: &Recorder) -> HashMap<&'static str
 
     // The targeted paths and the control, interleaved; only after a real run (not when filtered
     // out, nor under `--test`).
-    let mut scaling = HashMap::new();
+    let mut interleaved = Interleaved::default();
+    let setup_of = |wanted: &str| {
+        setups
+            .iter()
+            .find(|(path, _)| *path == wanted)
+            .map(|(_, setup)| setup)
+    };
+    let measured = |path: &str| {
+        [1, 2]
+            .iter()
+            .all(|&threads| recorder.median_ns(&id(path, threads)).is_some())
+    };
     for (path, setup) in &setups {
         let targeted = PATHS.iter().any(|(p, _, targeted)| p == path && *targeted);
-        let measured = [1, 2]
-            .iter()
-            .all(|&threads| recorder.median_ns(&id(path, threads)).is_some());
-        if measured && (targeted || *path == CONTROL) {
+        if measured(path) && (targeted || *path == CONTROL) {
             if let Some(ratio) = interleaved_scaling(setup) {
-                scaling.insert(*path, ratio);
+                interleaved.scaling.insert(*path, ratio);
             }
         }
     }
-    scaling
+    // Ours against huskarl, on one thread and on two.
+    for (path, _) in VERSUS_HUSKARL {
+        if let (Some(ours), Some(theirs)) = (setup_of(path), setup_of(HUSKARL)) {
+            if measured(path) && measured(HUSKARL) {
+                for threads in [1, 2] {
+                    if let Some(ratio) = interleaved_versus(ours, theirs, threads) {
+                        interleaved.versus_huskarl.insert((path, threads), ratio);
+                    }
+                }
+            }
+        }
+    }
+    interleaved
 }
 
-fn summary(recorder: &Recorder, interleaved: &HashMap<&'static str, f64>) -> Summary {
+fn summary(recorder: &Recorder, interleaved: &Interleaved) -> Summary {
     let mut summary = Summary::new(if cfg!(feature = "metrics") {
         "hot_path, with logto-m2m's `metrics` feature and a recorder: a fresh cached token (ns per call per thread; scaling = 2-thread throughput / 1-thread throughput)"
     } else {
@@ -366,7 +457,7 @@ fn summary(recorder: &Recorder, interleaved: &HashMap<&'static str, f64>) -> Sum
         if targeted {
             let label =
                 format!("{label}, scaling on 2 threads (interleaved, median of {ROUNDS} rounds)");
-            match interleaved.get(path) {
+            match interleaved.scaling.get(path) {
                 Some(scaling) => summary.row(
                     label,
                     format!("{scaling:.2}×"),
@@ -402,13 +493,30 @@ fn summary(recorder: &Recorder, interleaved: &HashMap<&'static str, f64>) -> Sum
                 Verdict::Info,
             );
         }
-        if let Some(scaling) = interleaved.get(path) {
+        if let Some(scaling) = interleaved.scaling.get(path) {
             summary.row(
                 format!("{label}, scaling on 2 threads (interleaved) — the control"),
                 format!("{scaling:.2}×"),
                 "",
                 Verdict::Info,
             );
+        }
+    }
+    for (path, label) in VERSUS_HUSKARL {
+        for threads in [1, 2] {
+            let what = format!(
+                "huskarl 0.11 time / {label} time, {threads} thread{} (interleaved, median of {PEER_ROUNDS} rounds)",
+                if threads == 1 { "" } else { "s" }
+            );
+            match interleaved.versus_huskarl.get(&(path, threads)) {
+                Some(ratio) => summary.row(
+                    what,
+                    format!("{ratio:.2}×"),
+                    "> 1× (ahead)",
+                    Verdict::of(*ratio > 1.0),
+                ),
+                None => summary.row(what, NOT_MEASURED, "", Verdict::Info),
+            }
         }
     }
     summary

@@ -8,14 +8,32 @@
 //! `TokenSource`), and stops the clock when the last one has its token. Every iteration asserts
 //! that the server saw exactly one token request and that every caller got the same token. The
 //! same is measured for a single caller, as the baseline of one exchange with the same delay.
+//!
+//! Beside ours, the same stampede on:
+//!
+//! - huskarl 0.11's cached client-credentials token (`InMemoryTokenCache::token()`, a new cache per
+//!   iteration), sending through a new hyper transport of ours to the same server, so that only
+//!   the token handling differs;
+//! - a bare tokio baseline: one task sends the same token request through a new hyper transport
+//!   and publishes the answer in a `tokio::sync::watch` channel that the 10,000 callers wait on
+//!   (the least any single-flight cache on tokio can do).
+//!
+//! Ours against each is judged on an interleaved measurement: stampedes of the two sides
+//! alternating, and the median of the per-round ratios of their times until all are served.
 #![allow(clippy::expect_used)] // A bench that cannot set itself up has nothing to measure.
 
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
-use logto_m2m::{ClientConfig, TokenParams};
-use logto_m2m_benches::{Recorder, Summary, Verdict, format_ns, median};
+use huskarl::cache::TokenSource as _;
+use logto_m2m::{ClientConfig, TokenParams, TokenRequest, Transport};
+use logto_m2m_benches::huskarl::{SameTransport, huskarl_cache};
+use logto_m2m_benches::{
+    NOT_MEASURED, Recorder, Summary, Verdict, format_ns, interleaved_median, median,
+};
+use logto_m2m_hyper::HyperTransport;
 use logto_m2m_testkit::{Fault, TestServer, defaults};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
@@ -23,12 +41,28 @@ use tokio::task::JoinSet;
 const SAMPLE_SIZE: usize = 10;
 const CALLERS: usize = 10_000;
 const SERVER_DELAY: Duration = Duration::from_millis(50);
+/// Rounds of each interleaved comparison (each round: one stampede of each side).
+const ROUNDS: usize = 11;
 
 const STAMPEDE: &str = "10000_callers";
 const SINGLE: &str = "1_caller";
+const HUSKARL: &str = "huskarl_10000_callers";
+const TOKIO_WATCH: &str = "tokio_watch_10000_callers";
+
+/// Who serves the callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// Ours: a `TokenSource` of `logto_m2m_hyper::token_manager_for`.
+    Ours,
+    /// huskarl 0.11's `InMemoryTokenCache`, on a hyper transport of ours.
+    Huskarl,
+    /// One task sends the request; the callers wait on a `tokio::sync::watch` channel.
+    TokioWatch,
+}
 
 /// What the assertions saw (stampedes run, the most token requests one of them sent), and when,
-/// in each stampede, the callers were all spawned, the first was served and the last was served.
+/// in each of our stampedes, the callers were all spawned, the first was served and the last was
+/// served.
 #[derive(Debug, Default)]
 struct Tally {
     stampedes: u64,
@@ -45,13 +79,20 @@ struct Round {
     all_served: Duration,
 }
 
+/// Everything a round needs.
+struct Setup {
+    runtime: Runtime,
+    server: TestServer,
+    config: ClientConfig,
+}
+
 fn main() {
     let recorder = Recorder::new(SAMPLE_SIZE);
     let tally = Mutex::new(Tally::default());
     let mut criterion = logto_m2m_benches::criterion(SAMPLE_SIZE);
-    bench(&mut criterion, &recorder, &tally);
+    let interleaved = bench(&mut criterion, &recorder, &tally);
     criterion.final_summary();
-    summary(&recorder, &tally).print();
+    summary(&recorder, &tally, &interleaved).print();
 }
 
 fn runtime() -> Runtime {
@@ -62,109 +103,242 @@ fn runtime() -> Runtime {
         .expect("a tokio runtime")
 }
 
-/// Runs `iters` rounds of `callers` concurrent callers on a fresh manager; returns the time spent
-/// from the first spawn to the last token, summed over the rounds.
-fn rounds(
-    runtime: &Runtime,
-    server: &TestServer,
-    config: &ClientConfig,
-    callers: usize,
-    iters: u64,
-    tally: &Mutex<Tally>,
-) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let before = server.token_requests();
-        let elapsed = runtime.block_on(async {
-            let manager = logto_m2m_hyper::token_manager_for(config.clone());
-            let source = manager
-                .source(
-                    TokenParams::for_resource(defaults::RESOURCE).scopes(defaults::GRANTED_SCOPES),
-                )
-                .expect("valid parameters");
-            let start = Instant::now();
-            let mut tasks = JoinSet::new();
-            for _ in 0..callers {
-                let source = source.clone();
-                tasks.spawn(async move { source.token().await });
-            }
-            let spawned = start.elapsed();
-            let mut first: Option<(String, Duration)> = None;
-            while let Some(joined) = tasks.join_next().await {
-                let token = joined.expect("a caller finished").expect("a token");
-                let token = token.access_token().expose_secret();
-                match &first {
-                    Some((first, _)) => {
-                        assert_eq!(first, token, "every caller gets the same token");
-                    }
-                    None => first = Some((token.to_owned(), start.elapsed())),
-                }
-            }
-            Round {
-                spawned,
-                first_served: first.map_or(Duration::ZERO, |(_, at)| at),
-                all_served: start.elapsed(),
-            }
-        });
-        let sent = server.token_requests() - before;
-        assert_eq!(
-            sent, 1,
-            "{callers} callers on one key must send exactly one request"
-        );
-        let mut tally = tally.lock().expect("not poisoned");
-        if callers == CALLERS {
-            tally.stampedes += 1;
-            tally.spawned.push(elapsed.spawned.as_secs_f64() * 1e9);
-            tally
-                .first_served
-                .push(elapsed.first_served.as_secs_f64() * 1e9);
-            tally
-                .all_served
-                .push(elapsed.all_served.as_secs_f64() * 1e9);
-        }
-        tally.max_requests = tally.max_requests.max(sent);
-        total += elapsed.all_served;
-    }
-    total
+fn params() -> TokenParams {
+    TokenParams::for_resource(defaults::RESOURCE).scopes(defaults::GRANTED_SCOPES)
 }
 
-fn bench(criterion: &mut Criterion, recorder: &Recorder, tally: &Mutex<Tally>) {
+/// Spawns `callers` tasks running `call()` and waits for them all; checks that every caller got
+/// the same token (`token_of` reads it).
+async fn stampede<T, F>(
+    callers: usize,
+    call: impl Fn() -> F,
+    token_of: impl Fn(&T) -> &str,
+) -> Round
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let start = Instant::now();
+    let mut tasks = JoinSet::new();
+    for _ in 0..callers {
+        tasks.spawn(call());
+    }
+    let spawned = start.elapsed();
+    let mut first: Option<(T, Duration)> = None;
+    while let Some(joined) = tasks.join_next().await {
+        let token = joined.expect("a caller finished");
+        match &first {
+            Some((first, _)) => {
+                assert_eq!(
+                    token_of(first),
+                    token_of(&token),
+                    "every caller gets the same token"
+                );
+            }
+            None => first = Some((token, start.elapsed())),
+        }
+    }
+    Round {
+        spawned,
+        first_served: first.map_or(Duration::ZERO, |(_, at)| at),
+        all_served: start.elapsed(),
+    }
+}
+
+/// One stampede of `callers` on `side`, on a new cache and a new connection pool (built before the
+/// clock starts). Asserts that the server saw exactly one token request.
+fn one_round(setup: &Setup, side: Side, callers: usize, tally: &Mutex<Tally>) -> Round {
+    let Setup {
+        runtime,
+        server,
+        config,
+    } = setup;
+    let before = server.token_requests();
+    let round = runtime.block_on(async {
+        match side {
+            Side::Ours => {
+                let manager = logto_m2m_hyper::token_manager_for(config.clone());
+                let source = manager.source(params()).expect("valid parameters");
+                stampede(
+                    callers,
+                    || {
+                        let source = source.clone();
+                        async move { source.token().await.expect("a token") }
+                    },
+                    |token| token.access_token().expose_secret(),
+                )
+                .await
+            }
+            Side::Huskarl => {
+                let transport = HyperTransport::new();
+                let cache = huskarl_cache(
+                    &server.token_endpoint(),
+                    defaults::APP_ID,
+                    defaults::APP_SECRET,
+                    defaults::RESOURCE,
+                    &defaults::GRANTED_SCOPES,
+                    SameTransport(move |request| {
+                        let transport = transport.clone();
+                        async move { transport.send(request).await }
+                    }),
+                )
+                .expect("huskarl takes the token endpoint");
+                stampede(
+                    callers,
+                    || {
+                        let cache = Arc::clone(&cache);
+                        async move { cache.token().await.expect("a token") }
+                    },
+                    |token| token.access_token().token().expose_secret(),
+                )
+                .await
+            }
+            Side::TokioWatch => {
+                let transport = HyperTransport::new();
+                let request = TokenRequest::new(config, params()).expect("valid parameters");
+                let (publish, answer) = tokio::sync::watch::channel(None);
+                tokio::spawn(async move {
+                    let response = transport
+                        .send(request.to_http())
+                        .await
+                        .expect("the token endpoint answers");
+                    publish.send_replace(Some(Arc::new(response.into_body())));
+                });
+                stampede(
+                    callers,
+                    || {
+                        let mut answer = answer.clone();
+                        async move {
+                            let answer = answer.wait_for(Option::is_some).await.expect("an answer");
+                            answer.clone().expect("an answer")
+                        }
+                    },
+                    |body: &Arc<Vec<u8>>| std::str::from_utf8(body).expect("a JSON answer"),
+                )
+                .await
+            }
+        }
+    });
+    let sent = server.token_requests() - before;
+    assert_eq!(
+        sent, 1,
+        "{callers} callers on one key must send exactly one request"
+    );
+    let mut tally = tally.lock().expect("not poisoned");
+    if side == Side::Ours && callers == CALLERS {
+        tally.stampedes += 1;
+        tally.spawned.push(round.spawned.as_secs_f64() * 1e9);
+        tally
+            .first_served
+            .push(round.first_served.as_secs_f64() * 1e9);
+        tally.all_served.push(round.all_served.as_secs_f64() * 1e9);
+    }
+    tally.max_requests = tally.max_requests.max(sent);
+    round
+}
+
+/// `iters` stampedes of `callers` on `side`: the time from the first spawn to the last token,
+/// summed over them.
+fn rounds(setup: &Setup, side: Side, callers: usize, iters: u64, tally: &Mutex<Tally>) -> Duration {
+    (0..iters)
+        .map(|_| one_round(setup, side, callers, tally).all_served)
+        .sum()
+}
+
+/// What the interleaved comparisons found: the median of the per-round ratios huskarl time / our
+/// time, and tokio baseline time / our time.
+#[derive(Debug, Default)]
+struct Interleaved {
+    huskarl: Option<f64>,
+    tokio_watch: Option<f64>,
+}
+
+fn bench(criterion: &mut Criterion, recorder: &Recorder, tally: &Mutex<Tally>) -> Interleaved {
     let server = TestServer::start_default().expect("the test server");
     server.inject_when(|_| true, Fault::Delay(SERVER_DELAY));
     let config = ClientConfig::builder(server.endpoint(), defaults::APP_ID, defaults::APP_SECRET)
         .build()
         .expect("a valid configuration");
-    let runtime = runtime();
+    let setup = Setup {
+        runtime: runtime(),
+        server,
+        config,
+    };
 
     let mut group = criterion.benchmark_group("stampede");
     group.sampling_mode(SamplingMode::Flat);
-    group.throughput(Throughput::Elements(CALLERS as u64));
-    group.bench_function(STAMPEDE, |b| {
-        b.iter_custom(|iters| {
-            let elapsed = rounds(&runtime, &server, &config, CALLERS, iters, tally);
-            recorder.record(STAMPEDE, iters, elapsed)
+    for (id, side, callers) in [
+        (STAMPEDE, Side::Ours, CALLERS),
+        (SINGLE, Side::Ours, 1),
+        (HUSKARL, Side::Huskarl, CALLERS),
+        (TOKIO_WATCH, Side::TokioWatch, CALLERS),
+    ] {
+        group.throughput(Throughput::Elements(callers as u64));
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                recorder.record(id, iters, rounds(&setup, side, callers, iters, tally))
+            });
         });
-    });
-    group.throughput(Throughput::Elements(1));
-    group.bench_function(SINGLE, |b| {
-        b.iter_custom(|iters| {
-            let elapsed = rounds(&runtime, &server, &config, 1, iters, tally);
-            recorder.record(SINGLE, iters, elapsed)
-        });
-    });
+    }
     group.finish();
+
+    // Ours against each of the others, interleaved; only after a real run.
+    let versus = |side: Side, id: &str| {
+        recorder.median_ns(id)?;
+        recorder.median_ns(STAMPEDE)?;
+        interleaved_median(
+            ROUNDS,
+            || one_round(&setup, Side::Ours, CALLERS, tally).all_served,
+            || one_round(&setup, side, CALLERS, tally).all_served,
+            |ours, theirs| theirs / ours,
+        )
+    };
+    Interleaved {
+        huskarl: versus(Side::Huskarl, HUSKARL),
+        tokio_watch: versus(Side::TokioWatch, TOKIO_WATCH),
+    }
 }
 
-fn summary(recorder: &Recorder, tally: &Mutex<Tally>) -> Summary {
+/// The size of what tokio spawns for one caller of each side, in bytes: the future of
+/// `async move { source.token().await }` (ours) and `async move { cache.token().await }`
+/// (huskarl's).
+fn caller_future_sizes() -> (usize, usize) {
+    let config =
+        ClientConfig::builder("http://127.0.0.1:1", defaults::APP_ID, defaults::APP_SECRET)
+            .build()
+            .expect("a valid configuration");
+    let runtime = runtime();
+    let _entered = runtime.enter();
+    let manager = logto_m2m_hyper::token_manager_for(config);
+    let source = manager.source(params()).expect("valid parameters");
+    let ours = async move { source.token().await };
+    let transport = HyperTransport::new();
+    let cache = huskarl_cache(
+        "http://127.0.0.1:1/oidc/token",
+        defaults::APP_ID,
+        defaults::APP_SECRET,
+        defaults::RESOURCE,
+        &defaults::GRANTED_SCOPES,
+        SameTransport(move |request| {
+            let transport = transport.clone();
+            async move { transport.send(request).await }
+        }),
+    )
+    .expect("huskarl takes the token endpoint");
+    let theirs = async move { cache.token().await };
+    (size_of_val(&ours), size_of_val(&theirs))
+}
+
+fn summary(recorder: &Recorder, tally: &Mutex<Tally>, interleaved: &Interleaved) -> Summary {
     let tally = tally.lock().expect("not poisoned");
     let mut summary = Summary::new(format!(
         "stampede: {CALLERS} async callers, one key, empty cache, server delay {} ms, hyper transport",
         SERVER_DELAY.as_millis()
     ));
     summary.row(
-        "token requests sent per stampede",
+        "token requests sent per stampede (every side)",
         format!(
-            "{} (asserted in each of {} stampedes)",
+            "{} (asserted in each stampede; {} of ours with {CALLERS} callers)",
             tally.max_requests, tally.stampedes
         ),
         "1",
@@ -173,21 +347,28 @@ fn summary(recorder: &Recorder, tally: &Mutex<Tally>) -> Summary {
     let delay_ns = SERVER_DELAY.as_secs_f64() * 1e9;
     let stampede = recorder.median_ns(STAMPEDE);
     let single = recorder.median_ns(SINGLE);
-    if let Some(ns) = stampede {
-        summary.row(
-            format!("time until all {CALLERS} are served"),
-            format!("{} (delay + {})", format_ns(ns), format_ns(ns - delay_ns)),
-            "",
-            Verdict::Info,
+    for (id, label) in [
+        (
+            STAMPEDE,
+            format!("ours: time until all {CALLERS} are served"),
+        ),
+        (SINGLE, "ours: time for 1 caller (baseline)".to_owned()),
+        (
+            HUSKARL,
+            format!("huskarl 0.11: time until all {CALLERS} are served"),
+        ),
+        (
+            TOKIO_WATCH,
+            format!(
+                "bare tokio (one request, `watch` waiters): time until all {CALLERS} are served"
+            ),
+        ),
+    ] {
+        let result = recorder.median_ns(id).map_or_else(
+            || NOT_MEASURED.to_owned(),
+            |ns| format!("{} (delay + {})", format_ns(ns), format_ns(ns - delay_ns)),
         );
-    }
-    if let Some(ns) = single {
-        summary.row(
-            "time for 1 caller (baseline)",
-            format!("{} (delay + {})", format_ns(ns), format_ns(ns - delay_ns)),
-            "",
-            Verdict::Info,
-        );
+        summary.row(label, result, "", Verdict::Info);
     }
     let median_of = |values: &[f64]| {
         let mut sorted = values.to_vec();
@@ -200,7 +381,7 @@ fn summary(recorder: &Recorder, tally: &Mutex<Tally>) -> Summary {
         median_of(&tally.all_served),
     ) {
         summary.row(
-            "in one stampede (medians over all rounds): all spawned / first served / all served",
+            "ours, in one stampede (medians over all rounds): all spawned / first served / all served",
             format!(
                 "{} / {} / {}: the {} waiters are served {} after the first",
                 format_ns(spawned),
@@ -217,7 +398,7 @@ fn summary(recorder: &Recorder, tally: &Mutex<Tally>) -> Summary {
         #[allow(clippy::cast_precision_loss)] // 10,000 is exact.
         let per_caller = (stampede - single) / (CALLERS - 1) as f64;
         summary.row(
-            "cost of each extra caller",
+            "ours: cost of each extra caller",
             format!(
                 "{} ({:.2}× the single caller's time in all)",
                 format_ns(per_caller),
@@ -227,5 +408,29 @@ fn summary(recorder: &Recorder, tally: &Mutex<Tally>) -> Summary {
             Verdict::Info,
         );
     }
+    for (ratio, label) in [
+        (interleaved.huskarl, "huskarl 0.11 time / our time"),
+        (interleaved.tokio_watch, "bare tokio time / our time"),
+    ] {
+        let label = format!(
+            "{label}, until all {CALLERS} are served (interleaved, median of {ROUNDS} rounds)"
+        );
+        match ratio {
+            Some(ratio) => summary.row(
+                label,
+                format!("{ratio:.3}×"),
+                "> 1× (ahead)",
+                Verdict::of(ratio > 1.0),
+            ),
+            None => summary.row(label, NOT_MEASURED, "", Verdict::Info),
+        }
+    }
+    let (ours, theirs) = caller_future_sizes();
+    summary.row(
+        "size of what tokio spawns per caller: ours / huskarl's",
+        format!("{ours} / {theirs} bytes"),
+        "",
+        Verdict::Info,
+    );
     summary
 }

@@ -1,11 +1,12 @@
 //! Shared pieces of the `logto-m2m` benchmarks: the recorded Logto answer and the client setup
-//! every bench uses (ours and `oauth2`'s), a recorder that keeps criterion's samples so each bench
-//! can print its own summary, a timer for work split over threads, the summary table, and the
-//! fleet simulation ([`fleet`]).
+//! every bench uses (ours, `oauth2`'s and huskarl's), a recorder that keeps criterion's samples
+//! so each bench can print its own summary, a timer for work split over threads, the summary
+//! table, and the fleet simulation ([`fleet`]).
 //!
 //! The benches themselves are in `benches/` (see the README).
 
 pub mod fleet;
+pub mod huskarl;
 pub mod table;
 pub mod verify;
 
