@@ -214,7 +214,9 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
     /// could be had within the call's [`RetryPolicy`](crate::RetryPolicy).
     pub async fn token(&self, request: &TokenRequest) -> Result<Arc<Token>, Error> {
         self.inner.config.check(request)?;
-        self.token_until(request).await.map(|(token, _)| token)
+        self.token_until(request, None)
+            .await
+            .map(|(token, _)| token)
     }
 
     /// Gets a token for `request` and sets it as `Authorization: Bearer <token>` on `http_request`.
@@ -239,41 +241,66 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
         self.inner.core.invalidate(request.key(), token)
     }
 
+    /// The token and, when it came from the cache, until when the same answer holds and the change
+    /// count it was taken at (read under the lock, so that a snapshot of it is stale as soon as
+    /// anything changes after it). A caller woken while another's request was in flight first
+    /// looks at `published` (the source's remembered answer, if it asks for one): once one
+    /// woken caller has remembered the outcome there, the others take it without the lock.
+    ///
+    /// What only the one caller that sends a request needs (the exchange, a refresh) is boxed, so
+    /// that the future of a caller that only waits stays small.
     async fn token_until(
         &self,
         request: &TokenRequest,
-    ) -> Result<(Arc<Token>, Option<FreshUntil>), Error> {
+        published: Option<&SnapshotCell>,
+    ) -> Result<(Arc<Token>, Option<(FreshUntil, u64)>), Error> {
         let core = &self.inner.core;
         let mut call = core.start_call();
         loop {
-            let (step, listener) = {
-                let mut cache = core.lock();
-                let step = core.decide(&mut cache, request, &mut call);
-                // Listen before the lock is released, so that no wake-up is missed.
-                let listener = matches!(step, Step::Wait(_)).then(|| core.listen());
-                (step, listener)
+            // The state machine's answer is turned into what to await in a scope of its own: a
+            // `Step` carries a whole request, and must not be kept across the awaits below.
+            let next = {
+                let (step, listener, changes) = {
+                    let mut cache = core.lock();
+                    let step = core.decide(&mut cache, request, &mut call);
+                    // Listen before the lock is released, so that no wake-up is missed.
+                    let listener = matches!(step, Step::Wait(_)).then(|| core.listen());
+                    (step, listener, core.change_count())
+                };
+                match step {
+                    Step::Ready(token, fresh_until) => {
+                        return Ok((token, Some((fresh_until, changes))));
+                    }
+                    Step::Done(result) => return result.map(|token| (token, None)),
+                    Step::Wait(until) => Next::Wait(listener, until),
+                    Step::RefreshThenDone(token, attempt) => {
+                        Next::Refresh(Box::pin(self.refresh(token, attempt, call.deadline())))
+                    }
+                    Step::Fetch(attempt) => {
+                        Next::Fetch(core.now(), Box::pin(self.inner.fetch(attempt)))
+                    }
+                    Step::Sleep(until) => Next::Sleep(until),
+                }
             };
-            match step {
-                Step::Ready(token, fresh_until) => return Ok((token, Some(fresh_until))),
-                Step::Done(result) => return result.map(|token| (token, None)),
-                Step::Wait(until) => {
+            match next {
+                Next::Wait(listener, until) => {
                     if let Some(listener) = listener {
                         self.wait(listener, until).await;
                     }
+                    if let Some(Ok(token)) = published.map(|cell| cell.with_fresh(core, Arc::clone))
+                    {
+                        return Ok((token, None));
+                    }
                 }
-                Step::RefreshThenDone(token, attempt) => {
-                    let refreshed = self.refresh(token, attempt, call.deadline());
-                    return Ok((refreshed.await, None));
-                }
-                Step::Fetch(attempt) => {
-                    let started = core.now();
-                    let outcome = self.inner.fetch(attempt).await;
+                Next::Refresh(refreshed) => return Ok((refreshed.await, None)),
+                Next::Fetch(started, fetch) => {
+                    let outcome = fetch.await;
                     call.attempt_took(started, core.now());
                     if let Ok(token) = outcome {
                         return Ok((token, None));
                     }
                 }
-                Step::Sleep(until) => {
+                Next::Sleep(until) => {
                     self.inner
                         .timer(until.saturating_duration_since(core.now()))
                         .await;
@@ -320,6 +347,16 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
         }
         token
     }
+}
+
+/// What a call of [`AsyncTokenManager`] awaits next: a wake-up (with the listener taken under the
+/// lock) until an instant, a refresh or an exchange of its own (boxed, to keep the future of a
+/// caller that only waits small), or a backoff until an instant.
+enum Next<R, F> {
+    Wait(Option<event_listener::EventListener>, Instant),
+    Refresh(Pin<Box<R>>),
+    Fetch(Instant, Pin<Box<F>>),
+    Sleep(Instant),
 }
 
 /// Says once per manager (a `tracing` warning) that its spawner dropped a refresh task without
@@ -557,13 +594,17 @@ impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {
         Ok(token)
     }
 
-    /// Asks the manager, and remembers its answer for the calls that follow.
-    async fn ask_manager(&self) -> Result<Arc<Token>, Error> {
-        let changes = self.manager.inner.core.change_count();
-        let request = self.request.current(&self.manager.inner.config.current());
-        let (token, fresh_until) = self.manager.token_until(&request).await?;
-        self.cell.remember(&token, fresh_until, changes);
-        Ok(token)
+    /// Asks the manager, and remembers its answer for the calls that follow. Boxed: only a call
+    /// that finds no fresh token comes here, and the futures of [`token`](Self::token),
+    /// [`with_token`](Self::with_token) and [`authorize`](Self::authorize) stay a few words long
+    /// (a cache hit allocates nothing; a caller that must wait holds its state on the heap).
+    fn ask_manager(&self) -> Pin<Box<impl Future<Output = Result<Arc<Token>, Error>> + '_>> {
+        Box::pin(async move {
+            let request = self.request.current(&self.manager.inner.config.current());
+            let (token, fresh_until) = self.manager.token_until(&request, Some(&self.cell)).await?;
+            self.cell.remember(&token, fresh_until);
+            Ok(token)
+        })
     }
 
     /// Drops `token` after a 401 from the resource server; see [`AsyncTokenManager::invalidate`].

@@ -400,7 +400,10 @@ impl<T: BlockingTransport + 'static> TokenSource<BlockingTokenManager<T>> {
         let changes = self.manager.inner.core.change_count();
         let request = self.request.current(&self.manager.inner.config.current());
         let (token, fresh_until) = self.manager.token_until(&request)?;
-        self.cell.remember(&token, fresh_until, changes);
+        self.cell.remember(
+            &token,
+            fresh_until.map(|fresh_until| (fresh_until, changes)),
+        );
         Ok(token)
     }
 

@@ -63,24 +63,27 @@ impl SnapshotCell {
         }
     }
 
-    /// Remembers the manager's answer for a call that started when the change count was
-    /// `changes`: a token with until when it holds, or (`None`) a token that must not be reused
-    /// without asking again.
+    /// Remembers the manager's answer: a token with until when it holds and the change count the
+    /// answer was taken at (or before), or (`None`) a token that must not be reused without
+    /// asking again, which leaves the cell as it is: a snapshot taken before any change since is
+    /// refused by its change count, and one taken after it by another caller still holds.
     /// The cache hits counted so far are recorded then.
-    pub(crate) fn remember(
-        &self,
-        token: &Arc<Token>,
-        fresh_until: Option<FreshUntil>,
-        changes: u64,
-    ) {
+    pub(crate) fn remember(&self, token: &Arc<Token>, fresh: Option<(FreshUntil, u64)>) {
         self.1.flush();
-        self.0.store(fresh_until.map(|fresh_until| {
-            Arc::new(Snapshot {
-                token: Arc::clone(token),
-                fresh_until,
-                changes,
-            })
-        }));
+        let Some((fresh_until, changes)) = fresh else {
+            return;
+        };
+        // Callers woken by the same outcome give the same answer: the first one's is kept.
+        if let Some(current) = self.0.load().as_ref() {
+            if current.changes == changes && Arc::ptr_eq(&current.token, token) {
+                return;
+            }
+        }
+        self.0.store(Some(Arc::new(Snapshot {
+            token: Arc::clone(token),
+            fresh_until,
+            changes,
+        })));
     }
 
     /// Forgets the remembered token: the next call asks the manager.

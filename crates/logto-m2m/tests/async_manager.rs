@@ -282,3 +282,34 @@ fn without_a_runtime_hook_the_manager_still_works() {
     let token = smol::block_on(manager.token(&request)).unwrap();
     assert_eq!(token.access_token().expose_secret(), "token-0");
 }
+
+/// What each of N callers waiting on a cold cache holds: the future of `source.token()` (and of
+/// `with_token`) is a few words, and the rest of a waiting call (on the heap, only when the cache
+/// has no fresh token) stays small too. Before, with this test's transport, the future of
+/// `source.token()` was 1,984 bytes (a waiting call held the state of the exchange it did not
+/// send) and that of `manager.token(..)` 1,944.
+#[test]
+fn the_futures_of_a_waiting_caller_stay_small() {
+    let fake = FakeLogto::new(3600, Duration::ZERO);
+    let manager = manager(&fake, &Tokio);
+    let source = manager.source(params()).unwrap();
+    let request = manager.request(params()).unwrap();
+    let token = size_of_val(&source.token());
+    let with_token = size_of_val(&source.with_token(|token| token.lifetime()));
+    let mut call = Request::new(());
+    let authorize = size_of_val(&source.authorize(&mut call));
+    let manager_token = size_of_val(&manager.token(&request));
+    assert!(token <= 64, "source.token() future: {token} bytes");
+    assert!(
+        with_token <= 64,
+        "source.with_token(..) future: {with_token} bytes"
+    );
+    assert!(
+        authorize <= 96,
+        "source.authorize(..) future: {authorize} bytes"
+    );
+    assert!(
+        manager_token <= 448,
+        "manager.token(..) future: {manager_token} bytes"
+    );
+}
