@@ -613,3 +613,95 @@ impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {
         self.manager.invalidate(&self.request.load(), token)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::atomic::AtomicBool;
+    use std::sync::mpsc;
+    use std::task::{Context, Waker};
+
+    use logto_m2m_proto::http::Response;
+    use logto_m2m_proto::{ClientConfig, TokenParams};
+
+    use super::*;
+
+    /// Polls `future` once, with a waker that does nothing (the test polls again itself).
+    fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>) -> TaskPoll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn woken_waiters_take_the_remembered_outcome_without_the_lock() {
+        // The token endpoint answers once `answer` is set; timers never fire.
+        let answer = Arc::new(AtomicBool::new(false));
+        let ready = Arc::clone(&answer);
+        let transport = move |_request: Request<Vec<u8>>| {
+            let ready = Arc::clone(&ready);
+            std::future::poll_fn(move |_| {
+                if !ready.load(Ordering::SeqCst) {
+                    return TaskPoll::Pending;
+                }
+                let body = r#"{"access_token":"token-0","expires_in":3600,"token_type":"Bearer","scope":"read:items"}"#;
+                TaskPoll::Ready(Ok::<_, std::io::Error>(
+                    Response::builder()
+                        .status(200)
+                        .header("content-type", "application/json")
+                        .body(body.as_bytes().to_vec())
+                        .unwrap(),
+                ))
+            })
+        };
+        let config = ClientConfig::builder("http://127.0.0.1:1", "m2m-app", "m2m-secret")
+            .build()
+            .unwrap();
+        let manager = AsyncTokenManager::builder(transport, config)
+            .sleeper(|_| std::future::pending::<()>())
+            .build_async();
+        let source = manager
+            .source(TokenParams::for_resource("https://api.example.com").scope("read:items"))
+            .unwrap();
+
+        // One caller sends the request, two wait for it.
+        let mut fetcher = Box::pin(source.token());
+        let mut first = Box::pin(source.token());
+        let mut second = Box::pin(source.token());
+        assert!(poll_once(fetcher.as_mut()).is_pending());
+        assert!(poll_once(first.as_mut()).is_pending());
+        assert!(poll_once(second.as_mut()).is_pending());
+
+        // The answer comes in; the fetcher hands it back and wakes both.
+        answer.store(true, Ordering::SeqCst);
+        assert!(matches!(
+            poll_once(fetcher.as_mut()),
+            TaskPoll::Ready(Ok(_))
+        ));
+        // The first waiter to run asks the state machine and remembers its answer.
+        assert!(matches!(poll_once(first.as_mut()), TaskPoll::Ready(Ok(_))));
+
+        // The second takes it while another thread holds the state machine's lock.
+        let (done, finished) = mpsc::channel();
+        let (in_time, polled) = std::thread::scope(|scope| {
+            let held = manager.inner.core.lock();
+            let waiter = scope.spawn(move || {
+                let polled = poll_once(second.as_mut());
+                let _ = done.send(());
+                polled
+            });
+            let in_time = finished.recv_timeout(Duration::from_secs(5)).is_ok();
+            drop(held);
+            (in_time, waiter.join().unwrap())
+        });
+        assert!(
+            in_time,
+            "the woken waiter waited for the state machine's lock"
+        );
+        match polled {
+            TaskPoll::Ready(Ok(token)) => {
+                assert_eq!(token.access_token().expose_secret(), "token-0");
+            }
+            _ => panic!("the woken waiter has no token"),
+        }
+    }
+}
