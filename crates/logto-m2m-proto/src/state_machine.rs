@@ -1,4 +1,6 @@
-//! The token-expiry state machine of one token key. **Every state transition lives in this module.**
+//! The token-expiry state machine of one token key. **Every state transition lives in this module**
+//! (with its two parts about the shared store: `shared_flight`, the flights that ask the store
+//! first, and `store_state`, the store's breaker and the tokens refused after a 401).
 //!
 //! ```text
 //!                        poll: Fetch                      response: token
@@ -44,7 +46,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use hashlink::LruCache;
 use http::Response;
 
 use crate::error::{Error, InvalidResponse, ResponseProblem};
@@ -52,13 +53,15 @@ use crate::key::TokenKey;
 use crate::policy::{CachePolicy, Jitter};
 use crate::request::TokenRequest;
 use crate::response::parse_token_response;
-use crate::secret::AccessToken;
-use crate::shared_entry::{self, Opened};
-use crate::shared_store::{
-    BreakerChange, EntryRefusal, LockOwner, SealedEntry, SharedStep, SharedStorePolicy,
-    StoreAnswer, StoreFailure, StoreKey, StoreNext, StoreOp, StoreView, StoreWrite,
-};
+use crate::shared_store::{SharedStep, StoreKey, StoreOp};
 use crate::token::Token;
+
+mod shared_flight;
+mod store_state;
+
+use shared_flight::{SharedFlight, TicketShare};
+pub(crate) use shared_flight::{answer, store_write};
+pub(crate) use store_state::StoreState;
 
 /// Identifies one request in flight. Hand it back, exactly once, with the outcome of that request.
 #[derive(Debug, Clone)]
@@ -70,16 +73,6 @@ pub struct Ticket {
     sent_at_wall: SystemTime,
     /// For a flight that uses the shared store: what its token request owes the store.
     shared: Option<TicketShare>,
-}
-
-/// What the token request of a shared flight owes the store once it is answered.
-#[derive(Debug, Clone)]
-struct TicketShare {
-    key: StoreKey,
-    /// The lock this flight holds, to release.
-    owner: Option<LockOwner>,
-    /// Whether to publish the token (the store answered this flight: it is worth writing to).
-    publish: bool,
 }
 
 impl Ticket {
@@ -269,117 +262,12 @@ impl State {
     }
 }
 
-/// How much later than its publisher's a replica's refresh point of an adopted token may be, as a
-/// fraction of the token's usable life (by the replica's jitter): enough that the replicas do not
-/// all read the store at one instant, small enough that the fleet refreshes about where its
-/// publisher would have (the fleet simulation in benches/ measures what it costs).
-const ADOPTED_REFRESH_SPREAD: f64 = 0.02;
-
 /// Far enough in the future to stand for "never", for durations a caller set absurdly large.
 const FAR_FUTURE: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 
 /// `at + delay`, saturating instead of overflowing.
 pub(crate) fn after(at: Instant, delay: Duration) -> Instant {
     at.checked_add(delay.min(FAR_FUTURE)).unwrap_or(at)
-}
-
-/// The shared store as the cache knows it: its policy and its breaker. One per cache: a store that
-/// is down is down for every key.
-#[derive(Debug, Clone)]
-pub(crate) struct SharedStore {
-    pub(crate) policy: SharedStorePolicy,
-    /// Store failures in a row.
-    failures: u32,
-    breaker: Breaker,
-    /// Per key, the last token dropped after a 401 (kept apart from the slots, so that evicting a
-    /// slot does not forget it; as many keys as the cache holds).
-    rejected: LruCache<TokenKey, Rejected>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Breaker {
-    /// The store is asked.
-    Closed,
-    /// The store is not asked before `until`.
-    Open { until: Instant },
-    /// One flight is probing the store; the others do not ask it before `until`.
-    Probing { until: Instant },
-}
-
-impl SharedStore {
-    pub(crate) fn new(policy: SharedStorePolicy, max_keys: usize) -> Self {
-        Self {
-            policy,
-            failures: 0,
-            breaker: Breaker::Closed,
-            rejected: LruCache::new(max_keys.max(1)),
-        }
-    }
-
-    /// `token` of `key` was dropped after a 401: it is never adopted from the store again.
-    pub(crate) fn reject(&mut self, key: &TokenKey, token: &Token) {
-        let rejected = Rejected {
-            token: token.access_token().clone(),
-            expires_at_wall: token.expires_at_wall(),
-        };
-        self.rejected.insert(key.clone(), rejected);
-    }
-
-    /// Whether a flight starting at `now` asks the store. Past an open breaker's time, the first
-    /// flight to ask probes it.
-    fn allows(&mut self, now: Instant) -> bool {
-        match self.breaker {
-            Breaker::Closed => true,
-            Breaker::Open { until } | Breaker::Probing { until } if now < until => false,
-            Breaker::Open { .. } | Breaker::Probing { .. } => {
-                // A probe's first operation ends within op_timeout; one whose result never came
-                // back (its caller went away) is replaced by the next flight after twice that.
-                self.breaker = Breaker::Probing {
-                    until: after(now, self.policy.op_timeout.saturating_mul(2)),
-                };
-                true
-            }
-        }
-    }
-
-    /// Whether the breaker is open (a probe out included).
-    pub(crate) fn is_open(&self) -> bool {
-        !matches!(self.breaker, Breaker::Closed)
-    }
-
-    /// Counts the result of a store operation at `now`; says whether the breaker moved.
-    pub(crate) fn record(&mut self, now: Instant, ok: bool) -> Option<BreakerChange> {
-        if ok {
-            self.failures = 0;
-            let was_open = self.is_open();
-            self.breaker = Breaker::Closed;
-            return was_open.then_some(BreakerChange::Closed);
-        }
-        self.failures = self.failures.saturating_add(1);
-        let opens = match self.breaker {
-            Breaker::Closed => self.failures >= self.policy.breaker_failures.max(1),
-            Breaker::Probing { .. } => true,
-            // Late results of flights that started before it opened.
-            Breaker::Open { .. } => false,
-        };
-        if !opens {
-            return None;
-        }
-        let change = matches!(self.breaker, Breaker::Closed).then_some(BreakerChange::Opened);
-        self.breaker = Breaker::Open {
-            until: after(now, self.policy.breaker_open_for),
-        };
-        change
-    }
-}
-
-/// The store's side of the current flight, when it is a shared one.
-#[derive(Debug, Clone)]
-struct SharedFlight {
-    /// The flight it belongs to.
-    id: u64,
-    /// Once another replica's lock was seen: how long to wait for its entry.
-    wait_until: Option<Instant>,
 }
 
 /// The state machine of one token key.
@@ -393,21 +281,6 @@ pub(crate) struct TokenSlot {
     store_key: Option<StoreKey>,
     /// The store's side of the current flight, if it is a shared one.
     shared: Option<SharedFlight>,
-}
-
-/// The last token of a key dropped after a 401. Neither it nor any token that expires no later (by
-/// the wall clock) is adopted from the store: an entry older than a token the resource server
-/// refused is no better.
-#[derive(Debug, Clone)]
-struct Rejected {
-    token: AccessToken,
-    expires_at_wall: SystemTime,
-}
-
-impl Rejected {
-    fn covers(&self, token: &Token) -> bool {
-        self.token == *token.access_token() || token.expires_at_wall() <= self.expires_at_wall
-    }
 }
 
 /// How a flight starts: a token request, or the shared store first.
@@ -463,7 +336,7 @@ impl TokenSlot {
         wall_now: SystemTime,
         policy: &CachePolicy,
         ids: &mut u64,
-        store: Option<&mut SharedStore>,
+        store: Option<&mut StoreState>,
     ) -> Poll {
         self.advance_time(now, Some(wall_now));
         match &self.state {
@@ -636,7 +509,7 @@ impl TokenSlot {
         wall_now: SystemTime,
         policy: &CachePolicy,
         ids: &mut u64,
-        store: Option<&mut SharedStore>,
+        store: Option<&mut StoreState>,
     ) -> (InFlight, Start) {
         *ids = ids.wrapping_add(1);
         let flight = InFlight {
@@ -675,198 +548,6 @@ impl TokenSlot {
         }
     }
 
-    /// The key's place in the shared store (computed once).
-    fn store_key(&mut self) -> StoreKey {
-        self.store_key
-            .get_or_insert_with(|| StoreKey::of(self.request.key()))
-            .clone()
-    }
-
-    /// The result of reading the store for `ticket`'s shared flight at `now`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn handle_store_read(
-        &mut self,
-        ticket: &Ticket,
-        now: Instant,
-        wall_now: SystemTime,
-        jitter: Jitter,
-        policy: &CachePolicy,
-        store: &mut SharedStore,
-        result: Result<StoreView, StoreFailure>,
-    ) -> StoreAnswer {
-        self.advance_time(now, Some(wall_now));
-        if !self.is_current_shared(ticket) {
-            return answer(StoreNext::Over, None, None);
-        }
-        let Ok(view) = result else {
-            let breaker = store.record(now, false);
-            return answer(self.fetch_without_store(ticket), None, breaker);
-        };
-        let breaker = store.record(now, true);
-        let mut refused = None;
-        if let Some(entry) = &view.entry {
-            let key = self.store_key();
-            match self.adoptable(entry, &key, now, wall_now, policy, store) {
-                Ok(Some(opened)) => {
-                    let token = self.adopt(opened, jitter, policy);
-                    return answer(StoreNext::Adopted(token), None, breaker);
-                }
-                Ok(None) => {}
-                Err(refusal) => refused = Some(refusal),
-            }
-        }
-        let next = if view.locked {
-            self.wait_for_holder(ticket, now, &store.policy)
-        } else {
-            StoreNext::Op(StoreOp::Lock {
-                ttl: store.policy.lock_ttl,
-            })
-        };
-        answer(next, refused, breaker)
-    }
-
-    /// The result of trying to take the lock for `ticket`'s shared flight at `now`: `Some(owner)`
-    /// if it was taken with that owner, `None` if another replica holds it.
-    pub(crate) fn handle_store_lock(
-        &mut self,
-        ticket: &Ticket,
-        now: Instant,
-        wall_now: SystemTime,
-        store: &mut SharedStore,
-        result: Result<Option<LockOwner>, StoreFailure>,
-    ) -> StoreAnswer {
-        self.advance_time(now, Some(wall_now));
-        if !self.is_current_shared(ticket) {
-            return answer(StoreNext::Over, None, None);
-        }
-        let breaker = store.record(now, result.is_ok());
-        let next = match result {
-            Err(_) => self.fetch_without_store(ticket),
-            Ok(Some(owner)) => self.fetch_for_store(ticket, Some(owner)),
-            Ok(None) => self.wait_for_holder(ticket, now, &store.policy),
-        };
-        answer(next, None, breaker)
-    }
-
-    /// Whether `ticket` is the current flight's, and that flight a shared one.
-    fn is_current_shared(&self, ticket: &Ticket) -> bool {
-        self.is_current(ticket)
-            && self
-                .shared
-                .as_ref()
-                .is_some_and(|shared| shared.id == ticket.id)
-    }
-
-    /// An entry's token if it may be adopted now: `Ok(None)` for a valid entry that is no better
-    /// than the token held (a refresh is still needed).
-    fn adoptable(
-        &self,
-        entry: &[u8],
-        key: &StoreKey,
-        now: Instant,
-        wall_now: SystemTime,
-        policy: &CachePolicy,
-        store: &SharedStore,
-    ) -> Result<Option<Opened>, EntryRefusal> {
-        let opened = shared_entry::open(
-            entry,
-            &self.request,
-            key,
-            now,
-            wall_now,
-            store.policy.max_clock_skew,
-        )?;
-        let token = &opened.token;
-        if store
-            .rejected
-            .peek(self.request.key())
-            .is_some_and(|rejected| rejected.covers(token))
-        {
-            return Err(EntryRefusal::Rejected);
-        }
-        let usable_until = policy.usable_until(token);
-        if now >= usable_until || wall_now >= policy.usable_until_wall(token) {
-            return Err(EntryRefusal::Expired);
-        }
-        let better = match &self.state {
-            State::Refreshing { held: current, .. } => {
-                current.token.access_token() != token.access_token()
-                    && usable_until > current.usable_until
-            }
-            _ => true,
-        };
-        Ok(better.then_some(opened))
-    }
-
-    /// Makes an opened entry's token the key's (the flight is over, with no token request). Its
-    /// refresh point is the publisher's, moved later by this replica's jitter by up to
-    /// [`ADOPTED_REFRESH_SPREAD`] of its usable life: the fleet refreshes once, where its publisher
-    /// would have, and the replicas do not all come back to the store at one instant.
-    fn adopt(&mut self, opened: Opened, jitter: Jitter, policy: &CachePolicy) -> Arc<Token> {
-        let token = Arc::new(opened.token);
-        let held = Held::new(&token, policy);
-        let usable = held.usable_until.saturating_duration_since(token.sent_at());
-        let spread = usable.mul_f64(ADOPTED_REFRESH_SPREAD * jitter.value());
-        self.failures = 0;
-        self.state = State::Ready {
-            refresh_at: after(opened.refresh_at, spread).min(held.usable_until),
-            refresh_at_wall: opened
-                .refresh_at_wall
-                .checked_add(spread)
-                .unwrap_or(held.usable_until_wall)
-                .min(held.usable_until_wall),
-            held,
-        };
-        token
-    }
-
-    /// Another replica holds the lock: wait for its entry until the lock's time has passed, then
-    /// fetch without it.
-    fn wait_for_holder(
-        &mut self,
-        ticket: &Ticket,
-        now: Instant,
-        policy: &SharedStorePolicy,
-    ) -> StoreNext {
-        let abandoned_at = match &self.state {
-            State::Fetching { flight } | State::Refreshing { flight, .. } => flight.abandoned_at,
-            _ => now,
-        };
-        let Some(shared) = self.shared.as_mut() else {
-            return self.fetch_without_store(ticket);
-        };
-        let until = *shared
-            .wait_until
-            .get_or_insert_with(|| after(now, policy.lock_ttl).min(abandoned_at));
-        if now < until {
-            StoreNext::Op(StoreOp::Wait { until })
-        } else {
-            // The holder went quiet: fetch, and publish for the others.
-            self.fetch_for_store(ticket, None)
-        }
-    }
-
-    /// The token request of a shared flight, holding the lock with `owner` (or none), publishing
-    /// its token.
-    fn fetch_for_store(&mut self, ticket: &Ticket, owner: Option<LockOwner>) -> StoreNext {
-        let key = self.store_key();
-        let mut ticket = ticket.clone();
-        ticket.shared = Some(TicketShare {
-            key,
-            owner,
-            publish: true,
-        });
-        StoreNext::Fetch(self.fetch(ticket))
-    }
-
-    /// The store failed this flight: a plain token request, nothing owed to the store.
-    fn fetch_without_store(&mut self, ticket: &Ticket) -> StoreNext {
-        self.shared = None;
-        let mut ticket = ticket.clone();
-        ticket.shared = None;
-        StoreNext::Fetch(self.fetch(ticket))
-    }
-
     /// The moves that time alone makes: a token passing its usable-until (by the monotonic clock,
     /// or by the wall clock when `wall_now` is given), a backoff or a negative cache running out, a
     /// request in flight for too long.
@@ -899,56 +580,6 @@ impl TokenSlot {
             State::Failed { retry_at, .. } if now >= retry_at => State::Empty,
             other => other,
         };
-    }
-}
-
-/// What a shared flight's token request owes the store, once answered (`token` on success):
-/// the entry to publish, sealed with `nonce`, and the lock to release.
-pub(crate) fn store_write(
-    ticket: &Ticket,
-    token: Option<&Token>,
-    now: Instant,
-    wall_now: SystemTime,
-    jitter: Jitter,
-    nonce: [u8; 24],
-    policy: &CachePolicy,
-) -> Option<StoreWrite> {
-    let share = ticket.shared.as_ref()?;
-    let entry = token.filter(|_| share.publish).and_then(|token| {
-        // The store keeps the entry as long as the token is usable, by either clock.
-        let ttl = policy
-            .usable_until(token)
-            .saturating_duration_since(now)
-            .min(
-                policy
-                    .usable_until_wall(token)
-                    .duration_since(wall_now)
-                    .unwrap_or_default(),
-            );
-        // The publisher's own refresh point (as `finish` set it with the same jitter).
-        let refresh_offset = policy
-            .refresh_at(token, jitter)
-            .saturating_duration_since(token.sent_at());
-        let bytes = shared_entry::seal(token, refresh_offset, &ticket.request, &share.key, nonce)?;
-        (!ttl.is_zero()).then_some(SealedEntry { bytes, ttl })
-    });
-    (entry.is_some() || share.owner.is_some()).then(|| StoreWrite {
-        key: share.key.clone(),
-        entry,
-        release: share.owner,
-    })
-}
-
-/// A store answer.
-pub(crate) fn answer(
-    next: StoreNext,
-    refused: Option<EntryRefusal>,
-    breaker: Option<BreakerChange>,
-) -> StoreAnswer {
-    StoreAnswer {
-        next,
-        refused,
-        breaker,
     }
 }
 

@@ -32,7 +32,7 @@ use crate::shared_store::{
     StoreWrite,
 };
 use crate::state_machine::{
-    Poll, SharedStore, SlotState, Ticket, TokenSlot, answer, on_arrival, parse_for_ticket,
+    Poll, SlotState, StoreState, Ticket, TokenSlot, answer, on_arrival, parse_for_ticket,
     store_write,
 };
 use crate::token::Token;
@@ -56,7 +56,7 @@ pub struct TokenCache {
     slots: Slots,
     ticket_ids: u64,
     /// The shared store, when replicas share one: its policy and breaker.
-    store: Option<SharedStore>,
+    store: Option<StoreState>,
 }
 
 /// The slots, filed as idle or busy.
@@ -105,7 +105,7 @@ impl TokenCache {
     /// [`Poll::ReadyAndRefresh`] (see [`crate::shared_store`]).
     #[must_use]
     pub fn with_shared_store(mut self, policy: SharedStorePolicy) -> Self {
-        self.store = Some(SharedStore::new(policy, self.policy.max_keys));
+        self.store = Some(StoreState::new(policy, self.policy.max_keys));
         self
     }
 
@@ -119,7 +119,7 @@ impl TokenCache {
     /// probe now and then).
     #[must_use]
     pub fn store_breaker_open(&self) -> bool {
-        self.store.as_ref().is_some_and(SharedStore::is_open)
+        self.store.as_ref().is_some_and(StoreState::is_open)
     }
 
     /// The policy in force.
