@@ -484,6 +484,7 @@ impl<T: Transport> Inner<T> {
             drop(guard);
             return Err(out_of_time());
         };
+        guard.sending();
         let send = self.transport.send(request);
         let timer = self.timer(timeout);
         let outcome = match first_of(send, timer).await {

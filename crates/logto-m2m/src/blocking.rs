@@ -320,6 +320,7 @@ impl<T: BlockingTransport> Inner<T> {
             drop(guard);
             return Err(out_of_time());
         }
+        guard.sending();
         let outcome = self
             .transport
             .send(request)

@@ -434,16 +434,25 @@ impl Attempt {
 pub(crate) struct InFlight {
     core: Arc<Core>,
     ticket: Option<Ticket>,
+    /// Whether the flight has waited for another replica's entry yet (said once per flight).
+    pub(crate) waited: bool,
 }
 
 impl InFlight {
     pub(crate) fn new(core: Arc<Core>, ticket: Ticket) -> Self {
-        events::fetch_started(ticket.key());
         #[cfg(logto_m2m_loom)]
         core.tickets_out.fetch_add(1, Ordering::SeqCst);
         Self {
             core,
             ticket: Some(ticket),
+            waited: false,
+        }
+    }
+
+    /// Just before its token request is sent.
+    pub(crate) fn sending(&self) {
+        if let Some(ticket) = &self.ticket {
+            events::fetch_started(ticket.key());
         }
     }
 

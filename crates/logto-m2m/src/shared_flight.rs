@@ -39,7 +39,7 @@ impl Core {
     /// The task for the store operation `op` of the flight held by `guard`, ending by `deadline`.
     pub(crate) fn store_task(
         &self,
-        guard: &InFlight,
+        guard: &mut InFlight,
         key: &StoreKey,
         op: StoreOp,
         deadline: Instant,
@@ -58,9 +58,10 @@ impl Core {
                 timeout,
             },
             StoreOp::Wait { until } => {
-                if let Some(ticket) = guard.ticket() {
+                if let (false, Some(ticket)) = (guard.waited, guard.ticket()) {
                     events::store_waiting(ticket.key(), key);
                 }
+                guard.waited = true;
                 let wait = until
                     .saturating_duration_since(now)
                     .min(policy.poll_interval)
