@@ -71,6 +71,47 @@ impl ManagerClock {
     }
 }
 
+impl ManagerClock {
+    /// The hot path's deadline for an answer that holds until `instant` by the monotonic clock and
+    /// `wall` by the wall clock, read at `now` / `wall_now`: on the system's clocks on Linux, the
+    /// earlier of the two as a time of `CLOCK_BOOTTIME`, which counts the time a machine sleeps
+    /// (as the wall clock does) and never goes back (as the monotonic clock does not), so that one
+    /// clock read tells whether it still holds. `None` elsewhere and for an injected clock: both
+    /// clocks are read then.
+    pub(crate) fn boot_deadline(
+        &self,
+        (instant, wall): (Instant, SystemTime),
+        (now, wall_now): (Instant, SystemTime),
+    ) -> Option<Duration> {
+        match self {
+            Self::System => {
+                let left = instant
+                    .saturating_duration_since(now)
+                    .min(wall.duration_since(wall_now).unwrap_or_default());
+                boot_time().map(|boot| boot.saturating_add(left))
+            }
+            Self::Injected(_) => None,
+        }
+    }
+}
+
+/// The time of `CLOCK_BOOTTIME`, where the system has it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[inline]
+pub(crate) fn boot_time() -> Option<Duration> {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    let secs = u64::try_from(time.tv_sec).ok()?;
+    let nanos = u32::try_from(time.tv_nsec).ok()?;
+    Some(Duration::new(secs, nanos))
+}
+
+/// The time of `CLOCK_BOOTTIME`, where the system has it.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[inline]
+pub(crate) fn boot_time() -> Option<Duration> {
+    None
+}
+
 impl std::fmt::Debug for ManagerClock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -202,18 +202,21 @@ impl Core {
         let now = self.now();
         call.polls = call.polls.saturating_add(1);
         let abandoned_at = after(now, cache.policy().in_flight_timeout);
-        match cache.poll(request, now, self.clock.wall_now()) {
+        let wall_now = self.clock.wall_now();
+        match cache.poll(request, now, wall_now) {
             Poll::Ready {
                 token,
                 fresh_until,
                 fresh_until_wall,
             } => {
                 events::served_from_cache(request.key());
+                let until = (fresh_until, fresh_until_wall);
                 Step::Ready(
                     token,
                     FreshUntil {
                         instant: fresh_until,
                         wall: fresh_until_wall,
+                        boot: self.clock.boot_deadline(until, (now, wall_now)),
                     },
                 )
             }

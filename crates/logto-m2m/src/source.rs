@@ -2,20 +2,35 @@
 //! until `fresh_until`" answer, and hands it out without taking any lock until then.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use logto_m2m_proto::{ClientConfig, Token, TokenRequest};
 
+use crate::clock::boot_time;
 use crate::driver::Core;
 use crate::events::CacheHits;
 
 /// Until when the state machine's answer "use this token" holds: by the monotonic clock and by
-/// the wall clock (which goes on while a machine sleeps), whichever comes first.
+/// the wall clock (which goes on while a machine sleeps), whichever comes first; and, where the
+/// system has it, the same deadline as one time of `CLOCK_BOOTTIME`, which a single clock read
+/// checks (see [`ManagerClock::boot_deadline`](crate::clock::ManagerClock::boot_deadline)).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FreshUntil {
     pub(crate) instant: Instant,
     pub(crate) wall: SystemTime,
+    pub(crate) boot: Option<Duration>,
+}
+
+impl FreshUntil {
+    /// Whether the answer still holds, on `core`'s clock.
+    #[inline]
+    fn holds(&self, core: &Core) -> bool {
+        match self.boot {
+            Some(deadline) => boot_time().is_some_and(|boot| boot < deadline),
+            None => core.now() < self.instant && core.wall_now() < self.wall,
+        }
+    }
 }
 
 /// A usable token, the state machine's promise of how long it stays the answer without other input,
@@ -40,7 +55,8 @@ impl SnapshotCell {
 
     /// Runs `use_token` on the remembered token if the state machine's answer still holds, else
     /// hands `use_token` back. One atomic load for the cell (through `arc-swap`'s per-thread slots),
-    /// one for the change count and a read of each clock: nothing is written to memory that another
+    /// one for the change count and one clock read (`CLOCK_BOOTTIME`; both clocks where the system
+    /// has no such clock, or with an injected clock): nothing is written to memory that another
     /// thread reads, so readers on several cores never contend (with the `metrics` feature, the
     /// hit is tallied in a slot of the calling thread's own). The token is pinned, not counted,
     /// while `use_token` runs.
@@ -52,9 +68,7 @@ impl SnapshotCell {
         let guard = self.0.load();
         match guard.as_ref() {
             Some(snapshot)
-                if core.now() < snapshot.fresh_until.instant
-                    && snapshot.changes == core.change_count()
-                    && core.wall_now() < snapshot.fresh_until.wall =>
+                if snapshot.fresh_until.holds(core) && snapshot.changes == core.change_count() =>
             {
                 self.1.hit();
                 Ok(use_token(&snapshot.token))
