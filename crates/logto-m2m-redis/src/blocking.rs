@@ -1,10 +1,10 @@
 //! The blocking side: [`BlockingSharedStore`] on a small pool of connections, each operation
 //! bounded by its timeout (connect timeout, then read and write timeouts set to what is left).
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
-use logto_m2m::{BlockingSharedStore, StoreError};
+use logto_m2m::{BlockingSharedStore, StoreError, StoreFailure};
 use logto_m2m_proto::{LockOwner, StoreKey, StoreView, StoreWrite};
 use redis::cluster::{ClusterConfig, ClusterConnection};
 use redis::{Connection, ConnectionLike, RedisResult, Value};
@@ -83,6 +83,37 @@ impl BlockingPool {
 }
 
 impl RedisStore {
+    /// Runs `op` within `timeout`, whatever the servers do. On one server, the connection's own
+    /// timeouts bound it. A blocking Redis Cluster connection gives every node it reaches the
+    /// whole timeout, so a node that answers nothing would hold the call about twice as long: there
+    /// the operation runs on a thread of its own, and the call returns `TimedOut` at its timeout
+    /// while that thread ends by its own timeouts.
+    fn run_bounded<T: Send + 'static>(
+        &self,
+        timeout: Duration,
+        op: impl Fn(&mut dyn ConnectionLike) -> RedisResult<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        if !matches!(self.target.servers, Servers::Cluster { .. }) {
+            return self.run_blocking(timeout, op);
+        }
+        let (answer, answered) = mpsc::sync_channel(1);
+        let store = self.clone();
+        std::thread::Builder::new()
+            .name("logto-m2m-redis-op".into())
+            .spawn(move || {
+                let _ = answer.send(store.run_blocking(timeout, op));
+            })
+            .map_err(|_| {
+                StoreError::message(
+                    StoreFailure::Unavailable,
+                    "redis: no thread could be started for the operation",
+                )
+            })?;
+        answered
+            .recv_timeout(timeout)
+            .unwrap_or_else(|_| Err(timed_out()))
+    }
+
     /// Runs `op` on a connection within `timeout`. A pooled connection that turns out to be
     /// broken (the server restarted since) is replaced once, within the same time.
     fn run_blocking<T>(
@@ -124,7 +155,7 @@ impl RedisStore {
 impl BlockingSharedStore for RedisStore {
     fn read(&self, key: &StoreKey, timeout: Duration) -> Result<StoreView, StoreError> {
         let cmd = commands::read(&self.names, key);
-        let reply = self.run_blocking(timeout, |connection| cmd.query::<Value>(connection))?;
+        let reply = self.run_bounded(timeout, move |connection| cmd.query::<Value>(connection))?;
         commands::read_reply(reply)
     }
 
@@ -136,7 +167,7 @@ impl BlockingSharedStore for RedisStore {
         timeout: Duration,
     ) -> Result<bool, StoreError> {
         let cmd = commands::try_lock(&self.names, key, owner, ttl);
-        let reply = self.run_blocking(timeout, |connection| cmd.query::<Value>(connection))?;
+        let reply = self.run_bounded(timeout, move |connection| cmd.query::<Value>(connection))?;
         commands::try_lock_reply(&reply)
     }
 
@@ -145,8 +176,9 @@ impl BlockingSharedStore for RedisStore {
             return Ok(());
         }
         let invocation = commands::write(&self.names, write);
-        let reply =
-            self.run_blocking(timeout, |connection| invocation.invoke::<Value>(connection))?;
+        let reply = self.run_bounded(timeout, move |connection| {
+            invocation.invoke::<Value>(connection)
+        })?;
         commands::write_reply(&reply)
     }
 
