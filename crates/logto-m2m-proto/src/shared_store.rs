@@ -325,6 +325,9 @@ pub struct SharedStorePolicy {
     /// How long a lock lives unless released: the longest one replica's token request may keep
     /// the others waiting. Default 10 s: a token request takes well under a second; past this, the
     /// waiters fetch themselves.
+    /// Keep it well below the time a call may take (the managers' `RetryPolicy::max_wait`,
+    /// default 30 s): a call waiting on a replica that died mid-fetch fetches itself only once
+    /// the lock's time has passed, and ends with a timeout if its own time runs out first.
     pub lock_ttl: Duration,
     /// While waiting for another replica's entry: how often to read again when no notification
     /// comes. Default 250 ms (notifications normally wake waiters at once).
