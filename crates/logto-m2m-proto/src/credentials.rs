@@ -5,6 +5,7 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::lower_hex::lower_hex;
 use crate::secret::AppSecret;
 
 /// Separates this use of the app secret as an HMAC key from any other.
@@ -53,12 +54,7 @@ impl CredentialsFingerprint {
     /// The fingerprint in lowercase hexadecimal (32 characters), for a key in a shared store.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        use fmt::Write;
-        let mut hex = String::with_capacity(2 * LEN);
-        for byte in self.0 {
-            let _ = write!(hex, "{byte:02x}");
-        }
-        hex
+        lower_hex(&self.0)
     }
 }
 

@@ -13,6 +13,7 @@ mod discovery;
 mod endpoint;
 pub mod error;
 mod key;
+mod lower_hex;
 pub mod management_api;
 mod params;
 mod policy;

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::key::TokenKey;
+use crate::lower_hex::lower_hex;
 use crate::state_machine::{Fetch, Ticket};
 use crate::token::Token;
 
@@ -51,7 +52,7 @@ impl StoreKey {
             hasher.update(field);
         });
         Self {
-            id: hex(&hasher.finalize()).into(),
+            id: lower_hex(&hasher.finalize()).into(),
         }
     }
 
@@ -60,16 +61,6 @@ impl StoreKey {
     pub fn id(&self) -> &str {
         &self.id
     }
-}
-
-/// `bytes` in lowercase hexadecimal.
-fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    let mut hex = String::with_capacity(2 * bytes.len());
-    for byte in bytes {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
 }
 
 impl fmt::Debug for StoreKey {
@@ -99,7 +90,7 @@ impl LockOwner {
     /// The owner in lowercase hexadecimal (32 characters), the lock's value in the store.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        hex(&self.0)
+        lower_hex(&self.0)
     }
 }
 
