@@ -20,7 +20,7 @@ use crate::builder::TokenManagerBuilder;
 use crate::config_cell::ConfigCell;
 use crate::driver::{Attempt, Core, InFlight, Started, Step, attempt_timed_out, out_of_time};
 use crate::env::EnvError;
-use crate::shared_flight::StoreTask;
+use crate::shared_flight::{StoreEnd, StoreTask};
 use crate::shared_store::{SharedStore, StoreError};
 use crate::source::{FreshUntil, RequestCell, SnapshotCell, TokenSource};
 use crate::transport::{IntoTransportError, Transport};
@@ -406,17 +406,16 @@ impl<T: Transport> Inner<T> {
             Started::Send(request) => request,
             Started::Shared(key, op) => {
                 match self.through_store(&mut guard, &key, op, deadline).await {
-                    StoreTask::Send(request) => request,
-                    StoreTask::Done(result) => return result,
-                    _ => return Err(out_of_time()),
+                    StoreEnd::Send(request) => request,
+                    StoreEnd::Done(result) => return result,
                 }
             }
         };
         self.exchange(guard, request, deadline).await
     }
 
-    /// Carries out the store tasks of a shared flight until it comes to a token request (`Send`)
-    /// or an end (`Done`). Every operation is raced against its timeout on the sleeper, and the
+    /// Carries out the store tasks of a shared flight until it comes to a token request or an
+    /// end. Every operation is raced against its timeout on the sleeper, and the
     /// state machine ends the flight by `deadline`.
     async fn through_store(
         &self,
@@ -424,10 +423,10 @@ impl<T: Transport> Inner<T> {
         key: &StoreKey,
         op: StoreOp,
         deadline: Instant,
-    ) -> StoreTask {
+    ) -> StoreEnd {
         let core = &self.core;
         let Some(store) = &self.store else {
-            return StoreTask::Done(Err(out_of_time()));
+            return StoreEnd::Done(Err(out_of_time()));
         };
         let mut task = core.store_task(guard, key, op, deadline);
         loop {
@@ -450,7 +449,8 @@ impl<T: Transport> Inner<T> {
                     let _ = first_of(store.wait(key, duration), self.timer(duration)).await;
                     core.store_task(guard, key, StoreOp::Read, deadline)
                 }
-                done => return done,
+                StoreTask::Send(request) => return StoreEnd::Send(request),
+                StoreTask::Done(result) => return StoreEnd::Done(result),
             };
         }
     }

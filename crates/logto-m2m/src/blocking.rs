@@ -13,7 +13,7 @@ use crate::builder::TokenManagerBuilder;
 use crate::config_cell::ConfigCell;
 use crate::driver::{Attempt, Core, InFlight, Started, Step, out_of_time};
 use crate::env::EnvError;
-use crate::shared_flight::StoreTask;
+use crate::shared_flight::{StoreEnd, StoreTask};
 use crate::shared_store::BlockingSharedStore;
 use crate::source::{FreshUntil, RequestCell, SnapshotCell, TokenSource};
 use crate::transport::{BlockingTransport, IntoTransportError};
@@ -257,16 +257,15 @@ impl<T: BlockingTransport> Inner<T> {
         let request = match started {
             Started::Send(request) => request,
             Started::Shared(key, op) => match self.through_store(&mut guard, &key, op, deadline) {
-                StoreTask::Send(request) => request,
-                StoreTask::Done(result) => return result,
-                _ => return Err(out_of_time()),
+                StoreEnd::Send(request) => request,
+                StoreEnd::Done(result) => return result,
             },
         };
         self.exchange(guard, request, deadline)
     }
 
-    /// Carries out the store tasks of a shared flight until it comes to a token request (`Send`)
-    /// or an end (`Done`). Every task is bounded in time: the store is given each operation's
+    /// Carries out the store tasks of a shared flight until it comes to a token request or an
+    /// end. Every task is bounded in time: the store is given each operation's
     /// timeout, and the state machine ends the flight by `deadline`.
     fn through_store(
         &self,
@@ -274,10 +273,10 @@ impl<T: BlockingTransport> Inner<T> {
         key: &StoreKey,
         op: StoreOp,
         deadline: Instant,
-    ) -> StoreTask {
+    ) -> StoreEnd {
         let core = &self.core;
         let Some(store) = &self.store else {
-            return StoreTask::Done(Err(out_of_time()));
+            return StoreEnd::Done(Err(out_of_time()));
         };
         let mut task = core.store_task(guard, key, op, deadline);
         loop {
@@ -302,7 +301,8 @@ impl<T: BlockingTransport> Inner<T> {
                     }
                     core.store_task(guard, key, StoreOp::Read, deadline)
                 }
-                done => return done,
+                StoreTask::Send(request) => return StoreEnd::Send(request),
+                StoreTask::Done(result) => return StoreEnd::Done(result),
             };
         }
     }

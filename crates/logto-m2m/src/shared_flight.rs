@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use logto_m2m_proto::http::Request;
 use logto_m2m_proto::{
-    Error, LockOwner, StoreAnswer, StoreKey, StoreNext, StoreOp, StoreView, StoreWrite, Token,
-    TokenKey,
+    Error, LockOwner, StoreAnswer, StoreFailure, StoreKey, StoreNext, StoreOp, StoreView,
+    StoreWrite, Ticket, Token, TokenCache, TokenKey,
 };
 
 use crate::driver::{Core, InFlight, out_of_time};
@@ -32,6 +32,14 @@ pub(crate) enum StoreTask {
     /// Send this token request (through the flight's guard).
     Send(Request<Vec<u8>>),
     /// The flight is over: give this to the caller.
+    Done(Result<Arc<Token>, Error>),
+}
+
+/// How the store phase of a shared flight ends.
+pub(crate) enum StoreEnd {
+    /// With this token request to send (through the flight's guard).
+    Send(Request<Vec<u8>>),
+    /// With the flight over: give this to the caller.
     Done(Result<Arc<Token>, Error>),
 }
 
@@ -80,23 +88,10 @@ impl Core {
         result: Result<StoreView, StoreError>,
         deadline: Instant,
     ) -> StoreTask {
-        let Some(ticket) = guard.ticket().cloned() else {
-            return StoreTask::Done(Err(out_of_time()));
-        };
-        if let Err(error) = &result {
-            events::store_failed(ticket.key(), error);
-        }
-        let answer = {
-            let mut cache = self.lock();
-            cache.handle_store_read(
-                &ticket,
-                self.now(),
-                self.wall_now(),
-                random_jitter(),
-                result.map_err(|error| error.kind),
-            )
-        };
-        self.follow(guard, key, answer, deadline)
+        self.hand_back(guard, key, result, deadline, |cache, ticket, result| {
+            let (now, wall_now) = (self.now(), self.wall_now());
+            cache.handle_store_read(ticket, now, wall_now, random_jitter(), result)
+        })
     }
 
     /// Hands back the result of trying to take the lock with `owner`; the next task.
@@ -108,23 +103,33 @@ impl Core {
         result: Result<bool, StoreError>,
         deadline: Instant,
     ) -> StoreTask {
+        let result = result.map(|won| won.then_some(owner));
+        self.hand_back(guard, key, result, deadline, |cache, ticket, result| {
+            cache.handle_store_lock(ticket, self.now(), self.wall_now(), result)
+        })
+    }
+
+    /// Hands a store result back with `hand` (a failure is said, and given to the state machine
+    /// by its kind), and turns the answer into the next task.
+    fn hand_back<T>(
+        &self,
+        guard: &mut InFlight,
+        key: &StoreKey,
+        result: Result<T, StoreError>,
+        deadline: Instant,
+        hand: impl FnOnce(&mut TokenCache, &Ticket, Result<T, StoreFailure>) -> StoreAnswer,
+    ) -> StoreTask {
         let Some(ticket) = guard.ticket().cloned() else {
             return StoreTask::Done(Err(out_of_time()));
         };
         if let Err(error) = &result {
             events::store_failed(ticket.key(), error);
         }
-        let answer = {
-            let mut cache = self.lock();
-            cache.handle_store_lock(
-                &ticket,
-                self.now(),
-                self.wall_now(),
-                result
-                    .map(|won| won.then_some(owner))
-                    .map_err(|error| error.kind),
-            )
-        };
+        let answer = hand(
+            &mut self.lock(),
+            &ticket,
+            result.map_err(|error| error.kind),
+        );
         self.follow(guard, key, answer, deadline)
     }
 
