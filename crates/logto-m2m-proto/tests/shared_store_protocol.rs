@@ -631,72 +631,65 @@ fn an_entry_that_claims_more_life_than_its_lifetime_is_refused() {
     assert_eq!(refused, [EntryRefusal::FromTheFuture]);
 }
 
+/// Forgets `replica`'s key and polls it: the start of a new flight.
+fn new_flight(world: &World, replica: &mut Replica) -> Poll {
+    let (now, wall) = (world.now, world.wall(replica));
+    replica.cache.remove(replica.request.key());
+    replica.cache.poll(&replica.request, now, wall)
+}
+
+/// Hands `result` back as the read of `step`.
+fn read(
+    world: &World,
+    replica: &mut Replica,
+    step: &SharedStep,
+    result: Result<StoreView, StoreFailure>,
+) -> logto_m2m_proto::StoreAnswer {
+    let (now, wall) = (world.now, world.wall(replica));
+    replica
+        .cache
+        .handle_store_read(&step.ticket, now, wall, Jitter::NONE, result)
+}
+
 #[test]
 fn a_store_that_fails_sends_the_flight_to_a_plain_request_and_the_breaker_opens_and_probes() {
     let mut world = World::new();
     let mut a = world.replica(0);
-    let failures = policy().breaker_failures;
     let mut changes = Vec::new();
-    for round in 0..failures {
-        let (now, wall) = (world.now, world.wall(&a));
-        a.cache.remove(a.request.key());
-        let Poll::Shared(step) = a.cache.poll(&a.request, now, wall) else {
+    for round in 0..policy().breaker_failures {
+        let Poll::Shared(step) = new_flight(&world, &mut a) else {
             panic!("round {round}: the store is still asked")
         };
-        let answer = a.cache.handle_store_read(
-            &step.ticket,
-            now,
-            wall,
-            Jitter::NONE,
-            Err(StoreFailure::TimedOut),
-        );
+        let answer = read(&world, &mut a, &step, Err(StoreFailure::TimedOut));
         changes.extend(answer.breaker);
         let StoreNext::Fetch(fetch) = answer.next else {
             panic!()
         };
         // A plain request: nothing owed to the store.
+        let (now, wall) = (world.now, world.wall(&a));
         let kept = fetch.ticket.clone();
+        let response = token_response("tok");
         let token = a
             .cache
-            .handle_response(
-                fetch.ticket,
-                now,
-                wall,
-                Jitter::NONE,
-                &token_response("tok"),
-            )
+            .handle_response(fetch.ticket, now, wall, Jitter::NONE, &response)
             .unwrap();
-        assert!(
-            a.cache
-                .store_write(&kept, Some(&token), now, wall, Jitter::NONE, [1; 24])
-                .is_none()
-        );
+        let write = a
+            .cache
+            .store_write(&kept, Some(&token), now, wall, Jitter::NONE, [1; 24]);
+        assert!(write.is_none());
     }
     assert_eq!(changes, [BreakerChange::Opened]);
     assert!(a.cache.store_breaker_open());
 
     // Open: flights do not ask the store.
-    a.cache.remove(a.request.key());
-    let (now, wall) = (world.now, world.wall(&a));
-    assert!(matches!(
-        a.cache.poll(&a.request, now, wall),
-        Poll::Fetch(_)
-    ));
+    assert!(matches!(new_flight(&world, &mut a), Poll::Fetch(_)));
 
     // After the open time, one flight probes; it succeeds and the breaker closes.
     world.advance(policy().breaker_open_for);
-    a.cache.remove(a.request.key());
-    let (now, wall) = (world.now, world.wall(&a));
-    let Poll::Shared(step) = a.cache.poll(&a.request, now, wall) else {
+    let Poll::Shared(step) = new_flight(&world, &mut a) else {
         panic!("the probe")
     };
-    let answer = a.cache.handle_store_read(
-        &step.ticket,
-        now,
-        wall,
-        Jitter::NONE,
-        Ok(StoreView::default()),
-    );
+    let answer = read(&world, &mut a, &step, Ok(StoreView::default()));
     assert_eq!(answer.breaker, Some(BreakerChange::Closed));
     assert!(!a.cache.store_breaker_open());
 }
@@ -706,35 +699,22 @@ fn a_failed_probe_keeps_the_breaker_open_for_another_round() {
     let mut world = World::new();
     let mut a = world.replica(0);
     for _ in 0..policy().breaker_failures {
-        a.cache.remove(a.request.key());
-        let (now, wall) = (world.now, world.wall(&a));
-        let Poll::Shared(step) = a.cache.poll(&a.request, now, wall) else {
+        let Poll::Shared(step) = new_flight(&world, &mut a) else {
             panic!()
         };
-        let _ = a.cache.handle_store_read(
-            &step.ticket,
-            now,
-            wall,
-            Jitter::NONE,
-            Err(StoreFailure::Unavailable),
-        );
+        let _ = read(&world, &mut a, &step, Err(StoreFailure::Unavailable));
     }
     world.advance(policy().breaker_open_for);
-    a.cache.remove(a.request.key());
-    let (now, wall) = (world.now, world.wall(&a));
-    let Poll::Shared(probe) = a.cache.poll(&a.request, now, wall) else {
+    let Poll::Shared(probe) = new_flight(&world, &mut a) else {
         panic!()
     };
+    let (now, wall) = (world.now, world.wall(&a));
     let answer = a
         .cache
         .handle_store_lock(&probe.ticket, now, wall, Err(StoreFailure::Refused));
     assert_eq!(answer.breaker, None, "it was open already");
     assert!(a.cache.store_breaker_open());
-    a.cache.remove(a.request.key());
-    assert!(matches!(
-        a.cache.poll(&a.request, now, wall),
-        Poll::Fetch(_)
-    ));
+    assert!(matches!(new_flight(&world, &mut a), Poll::Fetch(_)));
 }
 
 #[test]
