@@ -251,3 +251,46 @@ pub fn free_port() -> u16 {
         .map(|addr| addr.port())
         .unwrap()
 }
+
+/// A plain connection to the store, for tests that read and rewrite its entries behind the
+/// replicas' backs.
+pub struct RawStore(redis::Connection);
+
+impl std::fmt::Debug for RawStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RawStore")
+    }
+}
+
+impl RawStore {
+    /// Connects to the Redis at `url`.
+    #[must_use]
+    pub fn connect(url: &str) -> Self {
+        Self(redis::Client::open(url).unwrap().get_connection().unwrap())
+    }
+
+    /// The names of every entry in the store.
+    pub fn entry_names(&mut self) -> Vec<String> {
+        redis::cmd("KEYS")
+            .arg("*:entry")
+            .query(&mut self.0)
+            .unwrap()
+    }
+
+    /// The bytes stored under `name`, if any.
+    pub fn get(&mut self, name: &str) -> Option<Vec<u8>> {
+        redis::cmd("GET").arg(name).query(&mut self.0).unwrap()
+    }
+
+    /// Stores `bytes` under `name` for `ttl`.
+    pub fn set(&mut self, name: &str, bytes: &[u8], ttl: Duration) {
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let () = redis::cmd("SET")
+            .arg(name)
+            .arg(bytes)
+            .arg("PX")
+            .arg(millis)
+            .query(&mut self.0)
+            .unwrap();
+    }
+}

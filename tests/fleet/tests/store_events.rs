@@ -11,7 +11,9 @@ use logto_m2m::metrics::{
     STORE_ADOPTIONS, STORE_ENTRIES_REFUSED, STORE_PUBLICATIONS, TOKEN_REQUESTS,
 };
 use logto_m2m::{SharedStorePolicy, TokenParams};
-use logto_m2m_fleet::{APP_ID, APP_SECRET, OwnRedis, redis_url_or_skip, resources, server_config};
+use logto_m2m_fleet::{
+    APP_ID, APP_SECRET, OwnRedis, RawStore, redis_url_or_skip, resources, server_config,
+};
 use logto_m2m_redis::RedisStore;
 use logto_m2m_testkit::TestServer;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
@@ -82,27 +84,14 @@ fn publication_adoption_and_refusal_are_counted_and_logged_without_a_secret_or_a
     assert_eq!(server.token_requests(), 1);
 
     // A tampered entry: refused by a third manager, which fetches its own.
-    let client = redis::Client::open(redis.url().as_str()).unwrap();
-    let mut connection = client.get_connection().unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("*:entry")
-        .query(&mut connection)
-        .unwrap();
-    assert_eq!(keys.len(), 1);
-    let mut entry: Vec<u8> = redis::cmd("GET")
-        .arg(&keys[0])
-        .query(&mut connection)
-        .unwrap();
+    let mut store = RawStore::connect(&redis.url());
+    let names = store.entry_names();
+    assert_eq!(names.len(), 1);
+    let mut entry = store.get(&names[0]).unwrap();
     if let Some(last) = entry.last_mut() {
         *last ^= 1;
     }
-    let _: () = redis::cmd("SET")
-        .arg(&keys[0])
-        .arg(entry)
-        .arg("PX")
-        .arg(60_000)
-        .query(&mut connection)
-        .unwrap();
+    store.set(&names[0], &entry, Duration::from_secs(60));
     let third = manager().source(params()).unwrap().token().unwrap();
     assert_ne!(
         third.access_token().expose_secret(),

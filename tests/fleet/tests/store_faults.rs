@@ -10,8 +10,8 @@ use std::process::Child;
 use std::time::Duration;
 
 use logto_m2m_fleet::{
-    APP_ID, APP_SECRET, OTHER_APP_ID, OTHER_APP_SECRET, OwnRedis, ReplicaPlan, Report, free_port,
-    redis_url_or_skip, resources, server_config, start_replica, wait_report,
+    APP_ID, APP_SECRET, OTHER_APP_ID, OTHER_APP_SECRET, OwnRedis, RawStore, ReplicaPlan, Report,
+    free_port, redis_url_or_skip, resources, server_config, start_replica, wait_report,
 };
 use logto_m2m_testkit::{Fault, TestServer};
 
@@ -162,18 +162,12 @@ fn entries_tampered_with_are_never_served() {
     let url = redis.url();
     under_fault("tampered entries", &url, || {
         // Overwrite every entry the fleet writes, for a while, with a flipped byte or garbage.
-        let client = redis::Client::open(url.as_str()).unwrap();
-        let mut connection = client.get_connection().unwrap();
+        let mut store = RawStore::connect(&url);
         for round in 0..40 {
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg("*:entry")
-                .query(&mut connection)
-                .unwrap_or_default();
-            for key in keys {
-                let mut bytes: Vec<u8> = redis::cmd("GET")
-                    .arg(&key)
-                    .query(&mut connection)
-                    .unwrap_or_default();
+            for name in store.entry_names() {
+                let Some(mut bytes) = store.get(&name) else {
+                    continue;
+                };
                 if round % 2 == 0 {
                     if let Some(last) = bytes.last_mut() {
                         *last ^= 1;
@@ -181,12 +175,7 @@ fn entries_tampered_with_are_never_served() {
                 } else {
                     bytes = b"lm2m garbage that is not an entry of this library at all".to_vec();
                 }
-                let _: Result<(), _> = redis::cmd("SET")
-                    .arg(&key)
-                    .arg(bytes)
-                    .arg("PX")
-                    .arg(5000)
-                    .query(&mut connection);
+                store.set(&name, &bytes, Duration::from_secs(5));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -265,8 +254,7 @@ fn entries_written_under_another_app_secret_are_never_served() {
     let other = start_replica(binary, server.endpoint(), &other_plan);
     let fleet = start_fleet(&server, &url);
     // ...and they are copied where the fleet's own entries go, over and over.
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let mut connection = client.get_connection().unwrap();
+    let mut store = RawStore::connect(&url);
     let names: Vec<(String, String)> = resources()
         .iter()
         .map(|resource| {
@@ -283,16 +271,8 @@ fn entries_written_under_another_app_secret_are_never_served() {
     let mut copied = 0;
     for _ in 0..60 {
         for (from, to) in &names {
-            let entry: Option<Vec<u8>> =
-                redis::cmd("GET").arg(from).query(&mut connection).unwrap();
-            if let Some(entry) = entry {
-                let _: () = redis::cmd("SET")
-                    .arg(to)
-                    .arg(entry)
-                    .arg("PX")
-                    .arg(3_000)
-                    .query(&mut connection)
-                    .unwrap();
+            if let Some(entry) = store.get(from) {
+                store.set(to, &entry, Duration::from_secs(3));
                 copied += 1;
             }
         }
