@@ -16,14 +16,14 @@ use crate::shared_store::{
 };
 use crate::token::Token;
 
-/// What the token request of a shared flight owes the store once it is answered.
+/// What the token request of a shared flight owes the store once it is answered: its token, and
+/// the release of the lock if it holds it. (A flight the store failed becomes a plain one: its
+/// ticket carries no share, and nothing is written.)
 #[derive(Debug, Clone)]
 pub(super) struct TicketShare {
     pub(super) key: StoreKey,
     /// The lock this flight holds, to release.
     pub(super) owner: Option<LockOwner>,
-    /// Whether to publish the token (the store answered this flight: it is worth writing to).
-    pub(super) publish: bool,
 }
 
 /// The store's side of the current flight, when it is a shared one.
@@ -214,11 +214,7 @@ impl TokenSlot {
     fn fetch_for_store(&mut self, ticket: &Ticket, owner: Option<LockOwner>) -> StoreNext {
         let key = self.store_key();
         let mut ticket = ticket.clone();
-        ticket.shared = Some(TicketShare {
-            key,
-            owner,
-            publish: true,
-        });
+        ticket.shared = Some(TicketShare { key, owner });
         StoreNext::Fetch(self.fetch(ticket))
     }
 
@@ -243,7 +239,7 @@ pub(crate) fn store_write(
     policy: &CachePolicy,
 ) -> Option<StoreWrite> {
     let share = ticket.shared.as_ref()?;
-    let entry = token.filter(|_| share.publish).and_then(|token| {
+    let entry = token.and_then(|token| {
         // The store keeps the entry as long as the token is usable, by either clock.
         let ttl = policy
             .usable_until(token)
