@@ -15,14 +15,16 @@ use logto_m2m_proto::{
     AppSecret, ClientConfig, ConfigError, Error, StoreFailure, StoreKey, StoreOp, Token,
     TokenParams, TokenRequest,
 };
+use tokio::sync::futures::Notified;
 
 use crate::builder::TokenManagerBuilder;
 use crate::config_cell::ConfigCell;
 use crate::driver::{Attempt, Core, InFlight, Started, Step, attempt_timed_out, out_of_time};
 use crate::env::EnvError;
+use crate::flight_watch::WatchTimer;
 use crate::shared_flight::{StoreEnd, StoreTask};
 use crate::shared_store::{SharedStore, StoreError};
-use crate::source::{FreshUntil, RequestCell, SnapshotCell, TokenSource};
+use crate::source::{FreshUntil, SnapshotCell, SourceInner, TokenSource};
 use crate::transport::{IntoTransportError, Transport};
 
 /// A boxed future that a [`Spawn`] runs to completion in the background.
@@ -197,11 +199,7 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
     /// A [`ConfigError`] for anything Logto would refuse.
     pub fn source(&self, params: TokenParams) -> Result<TokenSource<Self>, ConfigError> {
         let request = self.request(params)?;
-        Ok(TokenSource {
-            manager: self.clone(),
-            cell: Arc::new(SnapshotCell::new(&request)),
-            request: Arc::new(RequestCell::new(request)),
-        })
+        Ok(TokenSource::new(self.clone(), request))
     }
 
     /// A usable token for `request`: the cached one, or a new one (sent by this caller or by another
@@ -214,7 +212,7 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
     /// could be had within the call's [`RetryPolicy`](crate::RetryPolicy).
     pub async fn token(&self, request: &TokenRequest) -> Result<Arc<Token>, Error> {
         self.inner.config.check(request)?;
-        self.token_until(request, None)
+        self.token_until(request, None, self.inner.core.now())
             .await
             .map(|(token, _)| token)
     }
@@ -243,9 +241,11 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
 
     /// The token and, when it came from the cache, until when the same answer holds and the change
     /// count it was taken at (read under the lock, so that a snapshot of it is stale as soon as
-    /// anything changes after it). A caller woken while another's request was in flight first
-    /// looks at `published` (the source's remembered answer, if it asks for one): once one
-    /// woken caller has remembered the outcome there, the others take it without the lock.
+    /// anything changes after it), for a call that started at `started`. A caller of a token
+    /// source (`published`: the source's cell) told to wait posts a watch on the source, so that
+    /// the source's later callers wait without the lock (see [`FlightWatch`](crate::flight_watch::FlightWatch)); once woken, it
+    /// first looks at the source's remembered answer: once one woken caller has remembered the
+    /// outcome there, the others take it without the lock.
     ///
     /// What only the one caller that sends a request needs (the exchange, a refresh) is boxed, so
     /// that the future of a caller that only waits stays small.
@@ -253,9 +253,12 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
         &self,
         request: &TokenRequest,
         published: Option<&SnapshotCell>,
+        started: Instant,
     ) -> Result<(Arc<Token>, Option<(FreshUntil, u64)>), Error> {
         let core = &self.inner.core;
-        let mut call = core.start_call();
+        let mut call = core.start_call_at(started);
+        // The timer of the watch this call posted, kept while it waits at the same change count.
+        let mut watch_timer: Option<WatchTimer<'_>> = None;
         loop {
             // The state machine's answer is turned into what to await in a scope of its own: a
             // `Step` carries a whole request, and must not be kept across the awaits below.
@@ -263,8 +266,9 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
                 let (step, listener, changes) = {
                     let mut cache = core.lock();
                     let step = core.decide(&mut cache, request, &mut call);
-                    // Listen before the lock is released, so that no wake-up is missed.
-                    let listener = matches!(step, Step::Wait(_)).then(|| core.listen());
+                    // Listen before the lock is released, so that no wake-up is missed (boxed,
+                    // like the exchange: a caller that waits here holds little across the wait).
+                    let listener = matches!(step, Step::Wait(_)).then(|| Box::pin(core.listen()));
                     (step, listener, core.change_count())
                 };
                 match step {
@@ -272,7 +276,7 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
                         return Ok((token, Some((fresh_until, changes))));
                     }
                     Step::Done(result) => return result.map(|token| (token, None)),
-                    Step::Wait(until) => Next::Wait(listener, until),
+                    Step::Wait(until) => Next::Wait(listener, until, changes),
                     Step::RefreshThenDone(token, attempt) => {
                         Next::Refresh(Box::pin(self.refresh(token, attempt, call.deadline())))
                     }
@@ -283,7 +287,15 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
                 }
             };
             match next {
-                Next::Wait(listener, until) => {
+                Next::Wait(listener, until, changes) => {
+                    if let Some(cell) = published {
+                        if !watch_timer
+                            .as_ref()
+                            .is_some_and(|timer| timer.posted_at(changes))
+                        {
+                            watch_timer = cell.watch.post(core, changes, until);
+                        }
+                    }
                     if let Some(listener) = listener {
                         self.wait(listener, until).await;
                     }
@@ -310,7 +322,7 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
     }
 
     /// Waits for a wake-up, at most until `until`.
-    async fn wait(&self, listener: event_listener::EventListener, until: Instant) {
+    async fn wait(&self, listener: Pin<Box<Notified<'_>>>, until: Instant) {
         let timer = self
             .inner
             .timer(until.saturating_duration_since(self.inner.core.now()));
@@ -350,10 +362,11 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
 }
 
 /// What a call of [`AsyncTokenManager`] awaits next: a wake-up (with the listener taken under the
-/// lock) until an instant, a refresh or an exchange of its own (boxed, to keep the future of a
-/// caller that only waits small), or a backoff until an instant.
-enum Next<R, F> {
-    Wait(Option<event_listener::EventListener>, Instant),
+/// lock) until an instant (and the change count it was decided at), a refresh or an exchange of its
+/// own (boxed, to keep the future of a caller that only waits small), or a backoff until an
+/// instant.
+enum Next<'a, R, F> {
+    Wait(Option<Pin<Box<Notified<'a>>>>, Instant, u64),
     Refresh(Pin<Box<R>>),
     Fetch(Instant, Pin<Box<F>>),
     Sleep(Instant),
@@ -542,7 +555,11 @@ impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {
     ///
     /// As [`AsyncTokenManager::token`].
     pub async fn token(&self) -> Result<Arc<Token>, Error> {
-        match self.cell.with_fresh(&self.manager.inner.core, Arc::clone) {
+        match self
+            .inner
+            .cell
+            .with_fresh(&self.inner.manager.inner.core, Arc::clone)
+        {
             Ok(token) => Ok(token),
             Err(_) => self.ask_manager().await,
         }
@@ -571,8 +588,9 @@ impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {
     /// ```
     pub async fn with_token<R>(&self, use_token: impl FnOnce(&Token) -> R) -> Result<R, Error> {
         match self
+            .inner
             .cell
-            .with_fresh(&self.manager.inner.core, |token| use_token(token))
+            .with_fresh(&self.inner.manager.inner.core, |token| use_token(token))
         {
             Ok(result) => Ok(result),
             Err(use_token) => Ok(use_token(&self.ask_manager().await?)),
@@ -595,23 +613,54 @@ impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {
         Ok(token)
     }
 
-    /// Asks the manager, and remembers its answer for the calls that follow. Boxed: only a call
-    /// that finds no fresh token comes here, and the futures of [`token`](Self::token),
+    /// Asks the manager, and remembers its answer for the calls that follow; while another caller
+    /// of this source has been told to wait for a request in flight, waits with it first, without
+    /// the lock (see [`FlightWatch`](crate::flight_watch::FlightWatch)). Boxed: only a call that
+    /// finds no fresh token comes here, and the futures of [`token`](Self::token),
     /// [`with_token`](Self::with_token) and [`authorize`](Self::authorize) stay a few words long
-    /// (a cache hit allocates nothing; a caller that must wait holds its state on the heap).
-    fn ask_manager(&self) -> Pin<Box<impl Future<Output = Result<Arc<Token>, Error>> + '_>> {
-        Box::pin(async move {
-            let request = self.request.current(&self.manager.inner.config.current());
-            let (token, fresh_until) = self.manager.token_until(&request, Some(&self.cell)).await?;
-            self.cell.remember(&token, fresh_until);
-            Ok(token)
-        })
+    /// (a cache hit allocates nothing; a caller that must wait holds its state on the heap, and
+    /// one that waits on a watch only what that takes).
+    async fn ask_manager(&self) -> Result<Arc<Token>, Error> {
+        let started = self.inner.manager.inner.core.now();
+        let mut woken_before = false;
+        loop {
+            let SourceInner { manager, cell, .. } = &*self.inner;
+            let core = &manager.inner.core;
+            let now = if woken_before { core.now() } else { started };
+            let deadline = core.call_deadline(started);
+            let timer = |duration| manager.inner.timer(duration);
+            let Some(waiting) = cell.watch.join(core, now, deadline, timer) else {
+                break;
+            };
+            waiting.await;
+            woken_before = true;
+            let SourceInner { manager, cell, .. } = &*self.inner;
+            if let Ok(token) = cell.with_fresh(&manager.inner.core, Arc::clone) {
+                return Ok(token);
+            }
+        }
+        Box::pin(self.ask_state_machine(started)).await
+    }
+
+    /// Asks the state machine, for a call that started at `started`, and remembers its answer.
+    async fn ask_state_machine(&self, started: Instant) -> Result<Arc<Token>, Error> {
+        let SourceInner {
+            manager,
+            request,
+            cell,
+        } = &*self.inner;
+        let request = request.current(&manager.inner.config.current());
+        let (token, fresh_until) = manager.token_until(&request, Some(cell), started).await?;
+        cell.remember(&token, fresh_until);
+        Ok(token)
     }
 
     /// Drops `token` after a 401 from the resource server; see [`AsyncTokenManager::invalidate`].
     pub fn invalidate(&self, token: &Token) -> bool {
-        self.cell.clear();
-        self.manager.invalidate(&self.request.load(), token)
+        self.inner.cell.clear();
+        self.inner
+            .manager
+            .invalidate(&self.inner.request.load(), token)
     }
 }
 
@@ -633,9 +682,9 @@ mod tests {
         future.poll(&mut Context::from_waker(Waker::noop()))
     }
 
-    #[test]
-    fn woken_waiters_take_the_remembered_outcome_without_the_lock() {
-        // The token endpoint answers once `answer` is set; timers never fire.
+    /// A manager whose token endpoint answers once the flag it returns is set, and whose timers
+    /// never fire.
+    fn gated_manager() -> (AsyncTokenManager<impl Transport + use<>>, Arc<AtomicBool>) {
         let answer = Arc::new(AtomicBool::new(false));
         let ready = Arc::clone(&answer);
         let transport = move |_request: Request<Vec<u8>>| {
@@ -660,6 +709,54 @@ mod tests {
         let manager = AsyncTokenManager::builder(transport, config)
             .sleeper(|_| std::future::pending::<()>())
             .build_async();
+        (manager, answer)
+    }
+
+    /// Polls `future` once on another thread while this one holds the state machine's lock;
+    /// `None` if that poll waited for the lock.
+    fn poll_under_held_lock<T: Transport, F: Future + Send + ?Sized>(
+        manager: &AsyncTokenManager<T>,
+        future: Pin<&mut F>,
+    ) -> Option<TaskPoll<F::Output>>
+    where
+        F::Output: Send,
+    {
+        let (done, finished) = mpsc::channel();
+        let (in_time, polled) = std::thread::scope(|scope| {
+            let held = manager.inner.core.lock();
+            let caller = scope.spawn(move || {
+                let polled = poll_once(future);
+                let _ = done.send(());
+                polled
+            });
+            let in_time = finished.recv_timeout(Duration::from_secs(5)).is_ok();
+            drop(held);
+            (in_time, caller.join().unwrap())
+        });
+        in_time.then_some(polled)
+    }
+
+    #[test]
+    fn callers_that_join_a_watch_take_no_lock() {
+        let (manager, _answer) = gated_manager();
+        let source = manager
+            .source(TokenParams::for_resource("https://api.example.com").scope("read:items"))
+            .unwrap();
+        // One caller sends the request; the next is told to wait, and posts the watch.
+        let mut fetcher = Box::pin(source.token());
+        let mut poster = Box::pin(source.token());
+        assert!(poll_once(fetcher.as_mut()).is_pending());
+        assert!(poll_once(poster.as_mut()).is_pending());
+
+        let mut joiner = Box::pin(source.token());
+        let polled = poll_under_held_lock(&manager, joiner.as_mut())
+            .expect("a caller joining the watch waited for the state machine's lock");
+        assert!(polled.is_pending());
+    }
+
+    #[test]
+    fn woken_waiters_take_the_remembered_outcome_without_the_lock() {
+        let (manager, answer) = gated_manager();
         let source = manager
             .source(TokenParams::for_resource("https://api.example.com").scope("read:items"))
             .unwrap();
@@ -682,22 +779,8 @@ mod tests {
         assert!(matches!(poll_once(first.as_mut()), TaskPoll::Ready(Ok(_))));
 
         // The second takes it while another thread holds the state machine's lock.
-        let (done, finished) = mpsc::channel();
-        let (in_time, polled) = std::thread::scope(|scope| {
-            let held = manager.inner.core.lock();
-            let waiter = scope.spawn(move || {
-                let polled = poll_once(second.as_mut());
-                let _ = done.send(());
-                polled
-            });
-            let in_time = finished.recv_timeout(Duration::from_secs(5)).is_ok();
-            drop(held);
-            (in_time, waiter.join().unwrap())
-        });
-        assert!(
-            in_time,
-            "the woken waiter waited for the state machine's lock"
-        );
+        let polled = poll_under_held_lock(&manager, second.as_mut())
+            .expect("the woken waiter waited for the state machine's lock");
         match polled {
             TaskPoll::Ready(Ok(token)) => {
                 assert_eq!(token.access_token().expose_secret(), "token-0");

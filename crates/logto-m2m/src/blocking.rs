@@ -15,7 +15,7 @@ use crate::driver::{Attempt, Core, InFlight, Started, Step, out_of_time};
 use crate::env::EnvError;
 use crate::shared_flight::{StoreEnd, StoreTask};
 use crate::shared_store::BlockingSharedStore;
-use crate::source::{FreshUntil, RequestCell, SnapshotCell, TokenSource};
+use crate::source::{FreshUntil, TokenSource};
 use crate::transport::{BlockingTransport, IntoTransportError};
 
 /// Gets, caches and refreshes Logto M2M tokens for threads. Cheap to clone; clones share the cache.
@@ -137,11 +137,7 @@ impl<T: BlockingTransport + 'static> BlockingTokenManager<T> {
     /// A [`ConfigError`] for anything Logto would refuse.
     pub fn source(&self, params: TokenParams) -> Result<TokenSource<Self>, ConfigError> {
         let request = self.request(params)?;
-        Ok(TokenSource {
-            manager: self.clone(),
-            cell: Arc::new(SnapshotCell::new(&request)),
-            request: Arc::new(RequestCell::new(request)),
-        })
+        Ok(TokenSource::new(self.clone(), request))
     }
 
     /// A usable token for `request`: the cached one, or a new one (sent by this caller or by another
@@ -346,7 +342,11 @@ impl<T: BlockingTransport + 'static> TokenSource<BlockingTokenManager<T>> {
     ///
     /// As [`BlockingTokenManager::token`].
     pub fn token(&self) -> Result<Arc<Token>, Error> {
-        match self.cell.with_fresh(&self.manager.inner.core, Arc::clone) {
+        match self
+            .inner
+            .cell
+            .with_fresh(&self.inner.manager.inner.core, Arc::clone)
+        {
             Ok(token) => Ok(token),
             Err(_) => self.ask_manager(),
         }
@@ -375,8 +375,9 @@ impl<T: BlockingTransport + 'static> TokenSource<BlockingTokenManager<T>> {
     /// ```
     pub fn with_token<R>(&self, use_token: impl FnOnce(&Token) -> R) -> Result<R, Error> {
         match self
+            .inner
             .cell
-            .with_fresh(&self.manager.inner.core, |token| use_token(token))
+            .with_fresh(&self.inner.manager.inner.core, |token| use_token(token))
         {
             Ok(result) => Ok(result),
             Err(use_token) => Ok(use_token(&self.ask_manager()?)),
@@ -398,10 +399,13 @@ impl<T: BlockingTransport + 'static> TokenSource<BlockingTokenManager<T>> {
 
     /// Asks the manager, and remembers its answer for the calls that follow.
     fn ask_manager(&self) -> Result<Arc<Token>, Error> {
-        let changes = self.manager.inner.core.change_count();
-        let request = self.request.current(&self.manager.inner.config.current());
-        let (token, fresh_until) = self.manager.token_until(&request)?;
-        self.cell.remember(
+        let changes = self.inner.manager.inner.core.change_count();
+        let request = self
+            .inner
+            .request
+            .current(&self.inner.manager.inner.config.current());
+        let (token, fresh_until) = self.inner.manager.token_until(&request)?;
+        self.inner.cell.remember(
             &token,
             fresh_until.map(|fresh_until| (fresh_until, changes)),
         );
@@ -410,7 +414,9 @@ impl<T: BlockingTransport + 'static> TokenSource<BlockingTokenManager<T>> {
 
     /// Drops `token` after a 401 from the resource server; see [`BlockingTokenManager::invalidate`].
     pub fn invalidate(&self, token: &Token) -> bool {
-        self.cell.clear();
-        self.manager.invalidate(&self.request.load(), token)
+        self.inner.cell.clear();
+        self.inner
+            .manager
+            .invalidate(&self.inner.request.load(), token)
     }
 }

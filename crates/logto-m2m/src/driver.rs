@@ -30,8 +30,9 @@ pub(crate) struct Core {
     cache: Mutex<TokenCache>,
     /// Wakes blocking callers waiting for a request in flight.
     blocking_wakeup: Condvar,
-    /// Wakes async callers waiting for a request in flight, on any runtime.
-    async_wakeup: event_listener::Event,
+    /// Wakes async callers waiting for a request in flight, on any runtime (`tokio::sync::Notify`
+    /// needs no tokio runtime, registers a waiter without allocating, and wakes outside its lock).
+    async_wakeup: tokio::sync::Notify,
     /// Bumped by every input that can change an answer before its `fresh_until` (an outcome, a
     /// cancellation, an invalidation), so that lock-free snapshots can tell they are stale.
     changes: AtomicU64,
@@ -153,7 +154,7 @@ impl Core {
         Self {
             cache: Mutex::new(cache),
             blocking_wakeup: Condvar::new(),
-            async_wakeup: event_listener::Event::new(),
+            async_wakeup: tokio::sync::Notify::new(),
             changes: AtomicU64::new(0),
             retry,
             clock,
@@ -182,14 +183,25 @@ impl Core {
     }
 
     pub(crate) fn start_call(&self) -> Call {
+        self.start_call_at(self.now())
+    }
+
+    /// A call that started at `started` (its deadline counts from then).
+    pub(crate) fn start_call_at(&self, started: Instant) -> Call {
         Call {
-            deadline: self.now().checked_add(self.retry.max_wait),
+            deadline: self.call_deadline(started),
             polls: 0,
             failures_seen: 0,
             sent: 0,
             last_attempt: Duration::ZERO,
             last_error: None,
         }
+    }
+
+    /// The deadline of a call that starts at `started`; `None`: no limit (`max_wait` too large to
+    /// be an instant).
+    pub(crate) fn call_deadline(&self, started: Instant) -> Option<Instant> {
+        started.checked_add(self.retry.max_wait)
     }
 
     /// Decides the call's next step from the state machine's answer.
@@ -362,7 +374,7 @@ impl Core {
     pub(crate) fn changed(&self) {
         self.changes.fetch_add(1, Ordering::Release);
         self.blocking_wakeup.notify_all();
-        self.async_wakeup.notify(usize::MAX);
+        self.async_wakeup.notify_waiters();
     }
 
     /// Blocks on the wake-up of blocking callers until `until` at the latest.
@@ -391,10 +403,17 @@ impl Core {
         (!left.is_zero()).then_some(left)
     }
 
-    /// A listener for the wake-up of async callers. Take it while holding the cache lock, so that no
-    /// wake-up can be missed between the decision to wait and the wait.
-    pub(crate) fn listen(&self) -> event_listener::EventListener {
-        self.async_wakeup.listen()
+    /// A listener for the wake-up of async callers: woken by every wake-up from the moment it is
+    /// taken, polled or not. Take it while holding the cache lock (or before reading the change
+    /// count), so that no wake-up can be missed between the decision to wait and the wait.
+    pub(crate) fn listen(&self) -> tokio::sync::futures::Notified<'_> {
+        self.async_wakeup.notified()
+    }
+
+    /// Wakes every waiting async caller without a change (a source's watch timer given up), to
+    /// look again.
+    pub(crate) fn wake_async_waiters(&self) {
+        self.async_wakeup.notify_waiters();
     }
 }
 

@@ -13,6 +13,7 @@ mod config_cell;
 mod driver;
 mod env;
 mod events;
+mod flight_watch;
 pub mod management_api;
 #[cfg(feature = "metrics")]
 pub mod metrics;

@@ -10,6 +10,7 @@ use logto_m2m_proto::{ClientConfig, Token, TokenRequest};
 use crate::clock::boot_time;
 use crate::driver::Core;
 use crate::events::CacheHits;
+use crate::flight_watch::FlightWatch;
 
 /// Until when the state machine's answer "use this token" holds: by the monotonic clock and by
 /// the wall clock (which goes on while a machine sleeps), whichever comes first; and, where the
@@ -43,14 +44,23 @@ pub(crate) struct Snapshot {
     changes: u64,
 }
 
-/// The last answer for one request, shared by clones of a token source, and the hits it served.
+/// The last answer for one request, shared by clones of a token source, the hits it served, and
+/// (async sources) the request in flight its callers wait for.
 #[derive(Debug)]
-pub(crate) struct SnapshotCell(ArcSwapOption<Snapshot>, CacheHits);
+pub(crate) struct SnapshotCell {
+    snapshot: ArcSwapOption<Snapshot>,
+    hits: CacheHits,
+    pub(crate) watch: FlightWatch,
+}
 
 impl SnapshotCell {
     /// An empty cell for `request`.
     pub(crate) fn new(request: &TokenRequest) -> Self {
-        Self(ArcSwapOption::empty(), CacheHits::new(request.key()))
+        Self {
+            snapshot: ArcSwapOption::empty(),
+            hits: CacheHits::new(request.key()),
+            watch: FlightWatch::default(),
+        }
     }
 
     /// Runs `use_token` on the remembered token if the state machine's answer still holds, else
@@ -65,12 +75,12 @@ impl SnapshotCell {
         core: &Core,
         use_token: F,
     ) -> Result<R, F> {
-        let guard = self.0.load();
+        let guard = self.snapshot.load();
         match guard.as_ref() {
             Some(snapshot)
                 if snapshot.fresh_until.holds(core) && snapshot.changes == core.change_count() =>
             {
-                self.1.hit();
+                self.hits.hit();
                 Ok(use_token(&snapshot.token))
             }
             _ => Err(use_token),
@@ -83,17 +93,17 @@ impl SnapshotCell {
     /// refused by its change count, and one taken after it by another caller still holds.
     /// The cache hits counted so far are recorded then.
     pub(crate) fn remember(&self, token: &Arc<Token>, fresh: Option<(FreshUntil, u64)>) {
-        self.1.flush();
+        self.hits.flush();
         let Some((fresh_until, changes)) = fresh else {
             return;
         };
         // Callers woken by the same outcome give the same answer: the first one's is kept.
-        if let Some(current) = self.0.load().as_ref() {
+        if let Some(current) = self.snapshot.load().as_ref() {
             if current.changes == changes && Arc::ptr_eq(&current.token, token) {
                 return;
             }
         }
-        self.0.store(Some(Arc::new(Snapshot {
+        self.snapshot.store(Some(Arc::new(Snapshot {
             token: Arc::clone(token),
             fresh_until,
             changes,
@@ -102,7 +112,7 @@ impl SnapshotCell {
 
     /// Forgets the remembered token: the next call asks the manager.
     pub(crate) fn clear(&self) {
-        self.0.store(None);
+        self.snapshot.store(None);
     }
 }
 
@@ -151,24 +161,49 @@ impl RequestCell {
 ///
 /// After the manager's secret is rotated, the source asks for its token with the new secret.
 ///
-/// Cheap to clone; clones share what they remember.
-#[derive(Debug, Clone)]
+/// Cheap to clone (one reference count); clones share what they remember.
+#[derive(Debug)]
 pub struct TokenSource<M> {
+    pub(crate) inner: Arc<SourceInner<M>>,
+}
+
+/// What the clones of a token source share: the manager, the request and the remembered answer.
+#[derive(Debug)]
+pub(crate) struct SourceInner<M> {
     pub(crate) manager: M,
-    pub(crate) request: Arc<RequestCell>,
-    pub(crate) cell: Arc<SnapshotCell>,
+    pub(crate) request: RequestCell,
+    pub(crate) cell: SnapshotCell,
+}
+
+impl<M> Clone for TokenSource<M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
 }
 
 impl<M> TokenSource<M> {
+    /// A source of `manager` for `request`, with nothing remembered yet.
+    pub(crate) fn new(manager: M, request: TokenRequest) -> Self {
+        Self {
+            inner: Arc::new(SourceInner {
+                manager,
+                cell: SnapshotCell::new(&request),
+                request: RequestCell::new(request),
+            }),
+        }
+    }
+
     /// The token request this source last asked for (built again after a secret rotation).
     #[must_use]
     pub fn request(&self) -> Arc<TokenRequest> {
-        self.request.load()
+        self.inner.request.load()
     }
 
     /// The manager this source asks.
     #[must_use]
     pub fn manager(&self) -> &M {
-        &self.manager
+        &self.inner.manager
     }
 }

@@ -284,10 +284,11 @@ fn without_a_runtime_hook_the_manager_still_works() {
 }
 
 /// What each of N callers waiting on a cold cache holds: the future of `source.token()` (and of
-/// `with_token`) is a few words, and the rest of a waiting call (on the heap, only when the cache
-/// has no fresh token) stays small too. Before, with this test's transport, the future of
-/// `source.token()` was 1,984 bytes (a waiting call held the state of the exchange it did not
-/// send) and that of `manager.token(..)` 1,944.
+/// `with_token` and `authorize`) holds what a caller waiting on the source's watch needs (a wake-up
+/// registration, its start, a few words: no allocation), and the rest of a call (on the heap, only
+/// for a caller that asks the state machine) stays small too. Before, with this test's transport,
+/// the future of `source.token()` was 1,984 bytes (a waiting call held the state of the exchange
+/// it did not send) and that of `manager.token(..)` 1,944.
 #[test]
 fn the_futures_of_a_waiting_caller_stay_small() {
     let fake = FakeLogto::new(3600, Duration::ZERO);
@@ -299,13 +300,13 @@ fn the_futures_of_a_waiting_caller_stay_small() {
     let mut call = Request::new(());
     let authorize = size_of_val(&source.authorize(&mut call));
     let manager_token = size_of_val(&manager.token(&request));
-    assert!(token <= 64, "source.token() future: {token} bytes");
+    assert!(token <= 128, "source.token() future: {token} bytes");
     assert!(
-        with_token <= 64,
+        with_token <= 136,
         "source.with_token(..) future: {with_token} bytes"
     );
     assert!(
-        authorize <= 96,
+        authorize <= 160,
         "source.authorize(..) future: {authorize} bytes"
     );
     assert!(
