@@ -42,7 +42,7 @@ const SAMPLE_SIZE: usize = 10;
 const CALLERS: usize = 10_000;
 const SERVER_DELAY: Duration = Duration::from_millis(50);
 /// Rounds of each interleaved comparison (each round: one stampede of each side).
-const ROUNDS: usize = 11;
+const ROUNDS: usize = 41;
 
 const STAMPEDE: &str = "10000_callers";
 const SINGLE: &str = "1_caller";
@@ -61,12 +61,31 @@ enum Side {
 }
 
 /// What the assertions saw (stampedes run, the most token requests one of them sent), and when,
-/// in each of our stampedes, the callers were all spawned, the first was served and the last was
-/// served.
+/// in each 10,000-caller stampede of each side, the callers were all spawned, the first was served
+/// and the last was served.
 #[derive(Debug, Default)]
 struct Tally {
     stampedes: u64,
     max_requests: usize,
+    ours: Milestones,
+    huskarl: Milestones,
+    tokio_watch: Milestones,
+}
+
+impl Tally {
+    fn milestones(&mut self, side: Side) -> &mut Milestones {
+        match side {
+            Side::Ours => &mut self.ours,
+            Side::Huskarl => &mut self.huskarl,
+            Side::TokioWatch => &mut self.tokio_watch,
+        }
+    }
+}
+
+/// When, in each stampede of one side, the callers were all spawned, the first was served and the
+/// last was served (ns from the first spawn).
+#[derive(Debug, Default)]
+struct Milestones {
     spawned: Vec<f64>,
     first_served: Vec<f64>,
     all_served: Vec<f64>,
@@ -225,13 +244,18 @@ fn one_round(setup: &Setup, side: Side, callers: usize, tally: &Mutex<Tally>) ->
         "{callers} callers on one key must send exactly one request"
     );
     let mut tally = tally.lock().expect("not poisoned");
-    if side == Side::Ours && callers == CALLERS {
-        tally.stampedes += 1;
-        tally.spawned.push(round.spawned.as_secs_f64() * 1e9);
-        tally
+    if callers == CALLERS {
+        if side == Side::Ours {
+            tally.stampedes += 1;
+        }
+        let milestones = tally.milestones(side);
+        milestones.spawned.push(round.spawned.as_secs_f64() * 1e9);
+        milestones
             .first_served
             .push(round.first_served.as_secs_f64() * 1e9);
-        tally.all_served.push(round.all_served.as_secs_f64() * 1e9);
+        milestones
+            .all_served
+            .push(round.all_served.as_secs_f64() * 1e9);
     }
     tally.max_requests = tally.max_requests.max(sent);
     round
@@ -330,7 +354,7 @@ fn caller_future_sizes() -> (usize, usize) {
 }
 
 fn summary(recorder: &Recorder, tally: &Mutex<Tally>, interleaved: &Interleaved) -> Summary {
-    let tally = tally.lock().expect("not poisoned");
+    let tally = &*tally.lock().expect("not poisoned");
     let mut summary = Summary::new(format!(
         "stampede: {CALLERS} async callers, one key, empty cache, server delay {} ms, hyper transport",
         SERVER_DELAY.as_millis()
@@ -375,13 +399,20 @@ fn summary(recorder: &Recorder, tally: &Mutex<Tally>, interleaved: &Interleaved)
         sorted.sort_by(f64::total_cmp);
         median(&sorted)
     };
-    if let (Some(spawned), Some(first), Some(all)) = (
-        median_of(&tally.spawned),
-        median_of(&tally.first_served),
-        median_of(&tally.all_served),
-    ) {
+    for (milestones, name) in [
+        (&tally.ours, "ours"),
+        (&tally.huskarl, "huskarl"),
+        (&tally.tokio_watch, "bare tokio"),
+    ] {
+        let (Some(spawned), Some(first), Some(all)) = (
+            median_of(&milestones.spawned),
+            median_of(&milestones.first_served),
+            median_of(&milestones.all_served),
+        ) else {
+            continue;
+        };
         summary.row(
-            "ours, in one stampede (medians over all rounds): all spawned / first served / all served",
+            format!("{name}, in one stampede (medians over all rounds): all spawned / first served / all served"),
             format!(
                 "{} / {} / {}: the {} waiters are served {} after the first",
                 format_ns(spawned),
