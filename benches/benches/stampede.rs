@@ -43,6 +43,12 @@ const CALLERS: usize = 10_000;
 const SERVER_DELAY: Duration = Duration::from_millis(50);
 /// Rounds of each interleaved comparison (each round: one stampede of each side).
 const ROUNDS: usize = 41;
+/// The pause before each stampede, on the runtime it runs on: the previous stampede's tail (its
+/// connection closed, its memory freed, the workers it kept busy) is over before the clock starts,
+/// whichever side ran it. Without it, whether a worker is still awake from the round before
+/// decides whether the first callers are polled while the others are still being spawned or only
+/// after (a swing of about 2 ms), and that depends on which side ran the round before.
+const SETTLE: Duration = Duration::from_millis(5);
 
 const STAMPEDE: &str = "10000_callers";
 const SINGLE: &str = "1_caller";
@@ -127,7 +133,7 @@ fn params() -> TokenParams {
 }
 
 /// Spawns `callers` tasks running `call()` and waits for them all; checks that every caller got
-/// the same token (`token_of` reads it).
+/// the same token (`token_of` reads it). The clock starts after a pause of [`SETTLE`].
 async fn stampede<T, F>(
     callers: usize,
     call: impl Fn() -> F,
@@ -137,6 +143,7 @@ where
     T: Send + 'static,
     F: Future<Output = T> + Send + 'static,
 {
+    tokio::time::sleep(SETTLE).await;
     let start = Instant::now();
     let mut tasks = JoinSet::new();
     for _ in 0..callers {
