@@ -133,7 +133,7 @@ fn params() -> TokenParams {
 }
 
 /// Spawns `callers` tasks running `call()` and waits for them all; checks that every caller got
-/// the same token (`token_of` reads it). The clock starts after a pause of [`SETTLE`].
+/// the same token (`token_of` reads it).
 async fn stampede<T, F>(
     callers: usize,
     call: impl Fn() -> F,
@@ -143,7 +143,6 @@ where
     T: Send + 'static,
     F: Future<Output = T> + Send + 'static,
 {
-    tokio::time::sleep(SETTLE).await;
     let start = Instant::now();
     let mut tasks = JoinSet::new();
     for _ in 0..callers {
@@ -172,7 +171,8 @@ where
 }
 
 /// One stampede of `callers` on `side`, on a new cache and a new connection pool (built before the
-/// clock starts). Asserts that the server saw exactly one token request.
+/// clock starts, after a pause of [`SETTLE`]). Asserts that the server saw exactly one token
+/// request.
 fn one_round(setup: &Setup, side: Side, callers: usize, tally: &Mutex<Tally>) -> Round {
     let Setup {
         runtime,
@@ -181,6 +181,7 @@ fn one_round(setup: &Setup, side: Side, callers: usize, tally: &Mutex<Tally>) ->
     } = setup;
     let before = server.token_requests();
     let round = runtime.block_on(async {
+        tokio::time::sleep(SETTLE).await;
         match side {
             Side::Ours => {
                 let manager = logto_m2m_hyper::token_manager_for(config.clone());
