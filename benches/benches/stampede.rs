@@ -19,16 +19,22 @@
 //!   (the least any single-flight cache on tokio can do).
 //!
 //! Ours against each is judged on an interleaved measurement: stampedes of the two sides
-//! alternating, and the median of the per-round ratios of their times until all are served.
+//! alternating, and the median of the per-round ratios of their times until all are served. Every
+//! stampede starts after the same pause, so that none inherits the tail of the one before.
+//!
+//! Apart from the runtime's scheduling, the summary also gives what one waiting caller costs ours
+//! and huskarl's: the first poll of 10,000 callers' futures while a request is in flight, and their
+//! drop, polled by hand with a no-op waker.
 #![allow(clippy::expect_used)] // A bench that cannot set itself up has nothing to measure.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use huskarl::cache::TokenSource as _;
-use logto_m2m::{ClientConfig, TokenParams, TokenRequest, Transport};
+use logto_m2m::{AsyncTokenManager, ClientConfig, TokenParams, TokenRequest, Transport};
 use logto_m2m_benches::huskarl::{SameTransport, huskarl_cache};
 use logto_m2m_benches::{
     NOT_MEASURED, Recorder, Summary, Verdict, format_ns, interleaved_median, median,
@@ -361,6 +367,114 @@ fn caller_future_sizes() -> (usize, usize) {
     (size_of_val(&ours), size_of_val(&theirs))
 }
 
+/// Rounds of [`waiter_costs`], and how many of them are left out first (warm-up).
+const COST_ROUNDS: usize = 20;
+const COST_WARM_UP: usize = 5;
+
+/// What one waiting caller costs each side, without a runtime's scheduling (medians over rounds,
+/// ns per caller).
+#[derive(Debug, Default)]
+struct WaiterCosts {
+    ours_poll: f64,
+    ours_drop: f64,
+    huskarl_poll: f64,
+    huskarl_drop: f64,
+}
+
+/// [`CALLERS`] callers' futures of each side (each boxed, as tokio boxes a task's), polled once
+/// each with a no-op waker while the request is in flight (the endpoint never answers: ours has
+/// sent it and a second caller waits for it; huskarl's first caller holds its mutex), then
+/// dropped: the time per caller of the first poll (starting to wait) and of the drop.
+fn waiter_costs() -> WaiterCosts {
+    type Answer = Result<logto_m2m::proto::http::Response<Vec<u8>>, std::io::Error>;
+    fn never(_request: logto_m2m::proto::http::Request<Vec<u8>>) -> std::future::Pending<Answer> {
+        std::future::pending()
+    }
+    fn per_caller(took: Duration) -> f64 {
+        #[allow(clippy::cast_precision_loss)] // 10,000 is exact.
+        let callers = CALLERS as f64;
+        took.as_secs_f64() * 1e9 / callers
+    }
+    fn first_polls<F: Future>(futures: &mut [std::pin::Pin<Box<F>>]) -> Duration {
+        let mut context = Context::from_waker(Waker::noop());
+        let start = Instant::now();
+        for future in futures.iter_mut() {
+            assert!(future.as_mut().poll(&mut context).is_pending(), "a waiter");
+        }
+        start.elapsed()
+    }
+    fn dropped<T>(futures: Vec<T>) -> Duration {
+        let start = Instant::now();
+        drop(futures);
+        start.elapsed()
+    }
+    let config =
+        ClientConfig::builder("http://127.0.0.1:1", defaults::APP_ID, defaults::APP_SECRET)
+            .build()
+            .expect("a valid configuration");
+    let runtime = runtime();
+    let _entered = runtime.enter();
+    let mut context = Context::from_waker(Waker::noop());
+    let mut rounds = Vec::new();
+    for _ in 0..COST_ROUNDS {
+        let manager = AsyncTokenManager::builder(never, config.clone())
+            .sleeper(|_| std::future::pending::<()>())
+            .build_async();
+        let source = manager.source(params()).expect("valid parameters");
+        let mut first = [Box::pin(source.token()), Box::pin(source.token())];
+        for future in &mut first {
+            assert!(future.as_mut().poll(&mut context).is_pending());
+        }
+        let mut ours: Vec<_> = (0..CALLERS)
+            .map(|_| {
+                let source = source.clone();
+                Box::pin(async move { source.token().await })
+            })
+            .collect();
+        let ours_poll = first_polls(&mut ours);
+        let ours_drop = dropped(ours);
+
+        let cache = huskarl_cache(
+            "http://127.0.0.1:1/oidc/token",
+            defaults::APP_ID,
+            defaults::APP_SECRET,
+            defaults::RESOURCE,
+            &defaults::GRANTED_SCOPES,
+            SameTransport(never),
+        )
+        .expect("huskarl takes the token endpoint");
+        let mut holder = {
+            let cache = Arc::clone(&cache);
+            Box::pin(async move { cache.token().await })
+        };
+        assert!(holder.as_mut().poll(&mut context).is_pending());
+        let mut theirs: Vec<_> = (0..CALLERS)
+            .map(|_| {
+                let cache = Arc::clone(&cache);
+                Box::pin(async move { cache.token().await })
+            })
+            .collect();
+        let huskarl_poll = first_polls(&mut theirs);
+        let huskarl_drop = dropped(theirs);
+        rounds.push([ours_poll, ours_drop, huskarl_poll, huskarl_drop].map(per_caller));
+    }
+    let median_of = |column: usize| {
+        let mut values: Vec<f64> = rounds
+            .iter()
+            .skip(COST_WARM_UP)
+            .filter_map(|round| round.get(column).copied())
+            .collect();
+        values.sort_by(f64::total_cmp);
+        median(&values).unwrap_or(f64::NAN)
+    };
+    WaiterCosts {
+        ours_poll: median_of(0),
+        ours_drop: median_of(1),
+        huskarl_poll: median_of(2),
+        huskarl_drop: median_of(3),
+    }
+}
+
 fn summary(recorder: &Recorder, tally: &Mutex<Tally>, interleaved: &Interleaved) -> Summary {
     let tally = &*tally.lock().expect("not poisoned");
     let mut summary = Summary::new(format!(
@@ -468,6 +582,22 @@ fn summary(recorder: &Recorder, tally: &Mutex<Tally>, interleaved: &Interleaved)
     summary.row(
         "size of what tokio spawns per caller: ours / huskarl's",
         format!("{ours} / {theirs} bytes"),
+        "",
+        Verdict::Info,
+    );
+    let costs = waiter_costs();
+    summary.row(
+        format!(
+            "one waiting caller, no runtime (median of {} rounds of {CALLERS}): first poll / drop",
+            COST_ROUNDS - COST_WARM_UP
+        ),
+        format!(
+            "ours {} / {}, huskarl {} / {}",
+            format_ns(costs.ours_poll),
+            format_ns(costs.ours_drop),
+            format_ns(costs.huskarl_poll),
+            format_ns(costs.huskarl_drop)
+        ),
         "",
         Verdict::Info,
     );

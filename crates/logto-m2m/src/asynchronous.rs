@@ -1,7 +1,9 @@
 //! The async token manager: a thin driver of the state machine for any async runtime. It needs no
-//! runtime of its own: waiting callers are woken by an `event-listener` event; refreshes ahead of
-//! expiry run on the spawner the caller provides, if any; deadlines and backoff sleeps run on the
-//! caller's sleeper, or else on a runtime-agnostic timer (`futures-timer`).
+//! runtime of its own: waiting callers are woken by a `tokio::sync::Notify` (tokio's
+//! synchronization primitives run on any runtime); refreshes ahead of expiry run on the spawner the
+//! caller provides, if any; deadlines and backoff sleeps run on the caller's sleeper, or else on a
+//! runtime-agnostic timer (`futures-timer`). The callers of a [`TokenSource`] that wait for the
+//! same request share one watch of it (see [`crate::flight_watch`]).
 
 use std::future::Future;
 use std::pin::{Pin, pin};
@@ -242,10 +244,10 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
     /// The token and, when it came from the cache, until when the same answer holds and the change
     /// count it was taken at (read under the lock, so that a snapshot of it is stale as soon as
     /// anything changes after it), for a call that started at `started`. A caller of a token
-    /// source (`published`: the source's cell) told to wait posts a watch on the source, so that
-    /// the source's later callers wait without the lock (see [`FlightWatch`](crate::flight_watch::FlightWatch)); once woken, it
-    /// first looks at the source's remembered answer: once one woken caller has remembered the
-    /// outcome there, the others take it without the lock.
+    /// source (`published`: the source's cell) told to wait posts a watch on the source (see
+    /// [`crate::flight_watch`]), so that the source's later callers wait without the lock; once
+    /// woken, it first looks at the source's remembered answer: once one woken caller has
+    /// remembered the outcome there, the others take it without the lock.
     ///
     /// What only the one caller that sends a request needs (the exchange, a refresh) is boxed, so
     /// that the future of a caller that only waits stays small.
@@ -545,6 +547,11 @@ pub async fn first_of<F: Future>(work: F, timer: impl Future<Output = ()>) -> Op
 }
 
 impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {
+    /// The state shared by the manager's clones.
+    fn core(&self) -> &Core {
+        &self.inner.manager.inner.core
+    }
+
     /// A usable token: without any lock while the remembered one is fresh, else from the manager.
     ///
     /// On a hot path shared by several threads, prefer [`with_token`](Self::with_token): this call
@@ -555,11 +562,7 @@ impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {
     ///
     /// As [`AsyncTokenManager::token`].
     pub async fn token(&self) -> Result<Arc<Token>, Error> {
-        match self
-            .inner
-            .cell
-            .with_fresh(&self.inner.manager.inner.core, Arc::clone)
-        {
+        match self.inner.cell.with_fresh(self.core(), Arc::clone) {
             Ok(token) => Ok(token),
             Err(_) => self.ask_manager().await,
         }
@@ -590,7 +593,7 @@ impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {
         match self
             .inner
             .cell
-            .with_fresh(&self.inner.manager.inner.core, |token| use_token(token))
+            .with_fresh(self.core(), |token| use_token(token))
         {
             Ok(result) => Ok(result),
             Err(use_token) => Ok(use_token(&self.ask_manager().await?)),
@@ -613,15 +616,17 @@ impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {
         Ok(token)
     }
 
-    /// Asks the manager, and remembers its answer for the calls that follow; while another caller
-    /// of this source has been told to wait for a request in flight, waits with it first, without
-    /// the lock (see [`FlightWatch`](crate::flight_watch::FlightWatch)). Boxed: only a call that
-    /// finds no fresh token comes here, and the futures of [`token`](Self::token),
-    /// [`with_token`](Self::with_token) and [`authorize`](Self::authorize) stay a few words long
-    /// (a cache hit allocates nothing; a caller that must wait holds its state on the heap, and
-    /// one that waits on a watch only what that takes).
+    /// Asks the manager, and remembers its answer for the calls that follow. While another caller
+    /// of this source has been told to wait for a request in flight, waits on its watch first,
+    /// without the lock (see [`crate::flight_watch`]): what that takes (a wake-up registration,
+    /// the call's start, a few words) is all the futures of [`token`](Self::token),
+    /// [`with_token`](Self::with_token) and [`authorize`](Self::authorize) hold, so that a caller
+    /// waiting in a stampede allocates nothing of its own. Asking the state machine (a decision, an
+    /// exchange, a wait with a timer) is boxed: only a caller that finds no watch to join does it.
     async fn ask_manager(&self) -> Result<Arc<Token>, Error> {
-        let started = self.inner.manager.inner.core.now();
+        let started = self.core().now();
+        // Kept across a wait: the start and a flag, nothing else (the time is read again after a
+        // wake-up), so that the future stays small.
         let mut woken_before = false;
         loop {
             let SourceInner { manager, cell, .. } = &*self.inner;
@@ -634,8 +639,7 @@ impl<T: Transport + 'static> TokenSource<AsyncTokenManager<T>> {
             };
             waiting.await;
             woken_before = true;
-            let SourceInner { manager, cell, .. } = &*self.inner;
-            if let Ok(token) = cell.with_fresh(&manager.inner.core, Arc::clone) {
+            if let Ok(token) = self.inner.cell.with_fresh(self.core(), Arc::clone) {
                 return Ok(token);
             }
         }

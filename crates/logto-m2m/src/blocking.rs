@@ -332,6 +332,11 @@ impl<T: BlockingTransport> Inner<T> {
 }
 
 impl<T: BlockingTransport + 'static> TokenSource<BlockingTokenManager<T>> {
+    /// The state shared by the manager's clones.
+    fn core(&self) -> &Core {
+        &self.inner.manager.inner.core
+    }
+
     /// A usable token: without any lock while the remembered one is fresh, else from the manager.
     ///
     /// On a hot path shared by several threads, prefer [`with_token`](Self::with_token): this call
@@ -342,11 +347,7 @@ impl<T: BlockingTransport + 'static> TokenSource<BlockingTokenManager<T>> {
     ///
     /// As [`BlockingTokenManager::token`].
     pub fn token(&self) -> Result<Arc<Token>, Error> {
-        match self
-            .inner
-            .cell
-            .with_fresh(&self.inner.manager.inner.core, Arc::clone)
-        {
+        match self.inner.cell.with_fresh(self.core(), Arc::clone) {
             Ok(token) => Ok(token),
             Err(_) => self.ask_manager(),
         }
@@ -377,7 +378,7 @@ impl<T: BlockingTransport + 'static> TokenSource<BlockingTokenManager<T>> {
         match self
             .inner
             .cell
-            .with_fresh(&self.inner.manager.inner.core, |token| use_token(token))
+            .with_fresh(self.core(), |token| use_token(token))
         {
             Ok(result) => Ok(result),
             Err(use_token) => Ok(use_token(&self.ask_manager()?)),
@@ -399,7 +400,7 @@ impl<T: BlockingTransport + 'static> TokenSource<BlockingTokenManager<T>> {
 
     /// Asks the manager, and remembers its answer for the calls that follow.
     fn ask_manager(&self) -> Result<Arc<Token>, Error> {
-        let changes = self.inner.manager.inner.core.change_count();
+        let changes = self.core().change_count();
         let request = self
             .inner
             .request
