@@ -288,6 +288,10 @@ impl<T: Transport + 'static> AsyncTokenManager<T> {
                     Step::Sleep(until) => Next::Sleep(until),
                 }
             };
+            if !matches!(next, Next::Wait(..)) {
+                // This caller stops waiting: the watch it posted ends (its waiters ask again).
+                watch_timer = None;
+            }
             match next {
                 Next::Wait(listener, until, changes) => {
                     if let Some(cell) = published {

@@ -23,8 +23,8 @@ use common::synthetic::SyntheticClock;
 use common::{FakeLogto, config, params};
 use logto_m2m::proto::http::{Request, Response};
 use logto_m2m::{
-    AsyncTokenManager, Error, ErrorKind, RetryPolicy, Sleep, Token, TokenParams, TokenSource,
-    Transport,
+    AsyncTokenManager, CachePolicy, Error, ErrorKind, RetryPolicy, Sleep, Token, TokenParams,
+    TokenSource, Transport,
 };
 
 type Call = Pin<Box<dyn Future<Output = Result<Arc<Token>, Error>> + Send>>;
@@ -105,6 +105,10 @@ type GatedEndpoint = Box<dyn Fn(Request<Vec<u8>>) -> Answer + Send + Sync>;
 
 impl Rig {
     fn new() -> Self {
+        Self::with_policy(CachePolicy::default())
+    }
+
+    fn with_policy(policy: CachePolicy) -> Self {
         let clock = SyntheticClock::new();
         let fake = FakeLogto::new(3600, Duration::ZERO);
         let open = Arc::new(AtomicBool::new(false));
@@ -131,6 +135,7 @@ impl Rig {
             }
         };
         let manager = AsyncTokenManager::builder(transport, config())
+            .cache_policy(policy)
             .retry_policy(RetryPolicy::default().with_max_wait(Duration::from_secs(30)))
             .clock(clock.clone())
             .sleeper(sleeper)
@@ -233,6 +238,37 @@ fn when_the_watch_ends_each_waiter_asks_again_within_its_own_deadline() {
     assert!(late.was_woken());
     assert_eq!(late.error().kind(), ErrorKind::Transient);
     assert_eq!(rig.fake.requests(), 1);
+}
+
+#[test]
+fn when_the_request_is_abandoned_the_waiters_ask_again_and_wait_for_the_next_one() {
+    // The first request counts as abandoned after 10 s (its sender is never polled again): the
+    // caller that posted the watch sends the next one, and the others, woken, wait for it.
+    let rig =
+        Rig::with_policy(CachePolicy::default().with_in_flight_timeout(Duration::from_secs(10)));
+    let mut callers = rig.callers(params(), 6);
+    rig.clock.advance(Duration::from_secs(10));
+    assert!(callers[1].poll().is_pending());
+    assert_eq!(
+        rig.fake.requests(),
+        2,
+        "the caller that posted the watch sends again"
+    );
+    assert!(
+        callers[2..].iter().all(Caller::was_woken),
+        "the watch ended: its waiters are woken to ask again"
+    );
+    for caller in &mut callers[2..] {
+        assert!(caller.poll().is_pending());
+    }
+    assert_eq!(rig.fake.requests(), 2);
+
+    rig.open.store(true, Ordering::SeqCst);
+    let token = callers[1].token();
+    for caller in &mut callers[2..] {
+        assert_eq!(caller.token(), token);
+    }
+    assert_eq!(rig.fake.requests(), 2);
 }
 
 /// Polls every caller that was woken; each is still waiting.
