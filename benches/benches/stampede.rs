@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, Throughput};
 use huskarl::cache::TokenSource as _;
 use logto_m2m::{AsyncTokenManager, ClientConfig, TokenParams, TokenRequest, Transport};
-use logto_m2m_benches::huskarl::{SameTransport, huskarl_cache};
+use logto_m2m_benches::huskarl::{HuskarlCache, SameTransport, huskarl_cache};
 use logto_m2m_benches::{
     NOT_MEASURED, Recorder, Summary, Verdict, format_ns, interleaved_median, median,
 };
@@ -337,32 +337,42 @@ fn bench(criterion: &mut Criterion, recorder: &Recorder, tally: &Mutex<Tally>) -
     }
 }
 
+/// The configuration of an app whose token endpoint nobody answers (for what is measured without
+/// a server).
+fn unreachable_config() -> ClientConfig {
+    ClientConfig::builder("http://127.0.0.1:1", defaults::APP_ID, defaults::APP_SECRET)
+        .build()
+        .expect("a valid configuration")
+}
+
+/// huskarl's cache for the same app, sending through `http`.
+fn unreachable_huskarl(http: impl huskarl::core::http::HttpClient + 'static) -> Arc<HuskarlCache> {
+    huskarl_cache(
+        "http://127.0.0.1:1/oidc/token",
+        defaults::APP_ID,
+        defaults::APP_SECRET,
+        defaults::RESOURCE,
+        &defaults::GRANTED_SCOPES,
+        http,
+    )
+    .expect("huskarl takes the token endpoint")
+}
+
 /// The size of what tokio spawns for one caller of each side, in bytes: the future of
 /// `async move { source.token().await }` (ours) and `async move { cache.token().await }`
 /// (huskarl's).
 fn caller_future_sizes() -> (usize, usize) {
-    let config =
-        ClientConfig::builder("http://127.0.0.1:1", defaults::APP_ID, defaults::APP_SECRET)
-            .build()
-            .expect("a valid configuration");
+    let config = unreachable_config();
     let runtime = runtime();
     let _entered = runtime.enter();
     let manager = logto_m2m_hyper::token_manager_for(config);
     let source = manager.source(params()).expect("valid parameters");
     let ours = async move { source.token().await };
     let transport = HyperTransport::new();
-    let cache = huskarl_cache(
-        "http://127.0.0.1:1/oidc/token",
-        defaults::APP_ID,
-        defaults::APP_SECRET,
-        defaults::RESOURCE,
-        &defaults::GRANTED_SCOPES,
-        SameTransport(move |request| {
-            let transport = transport.clone();
-            async move { transport.send(request).await }
-        }),
-    )
-    .expect("huskarl takes the token endpoint");
+    let cache = unreachable_huskarl(SameTransport(move |request| {
+        let transport = transport.clone();
+        async move { transport.send(request).await }
+    }));
     let theirs = async move { cache.token().await };
     (size_of_val(&ours), size_of_val(&theirs))
 }
@@ -408,10 +418,7 @@ fn waiter_costs() -> WaiterCosts {
         drop(futures);
         start.elapsed()
     }
-    let config =
-        ClientConfig::builder("http://127.0.0.1:1", defaults::APP_ID, defaults::APP_SECRET)
-            .build()
-            .expect("a valid configuration");
+    let config = unreachable_config();
     let runtime = runtime();
     let _entered = runtime.enter();
     let mut context = Context::from_waker(Waker::noop());
@@ -434,15 +441,7 @@ fn waiter_costs() -> WaiterCosts {
         let ours_poll = first_polls(&mut ours);
         let ours_drop = dropped(ours);
 
-        let cache = huskarl_cache(
-            "http://127.0.0.1:1/oidc/token",
-            defaults::APP_ID,
-            defaults::APP_SECRET,
-            defaults::RESOURCE,
-            &defaults::GRANTED_SCOPES,
-            SameTransport(never),
-        )
-        .expect("huskarl takes the token endpoint");
+        let cache = unreachable_huskarl(SameTransport(never));
         let mut holder = {
             let cache = Arc::clone(&cache);
             Box::pin(async move { cache.token().await })

@@ -720,6 +720,10 @@ mod tests {
         (manager, answer)
     }
 
+    fn api_params() -> TokenParams {
+        TokenParams::for_resource("https://api.example.com").scope("read:items")
+    }
+
     /// Polls `future` once on another thread while this one holds the state machine's lock;
     /// `None` if that poll waited for the lock.
     fn poll_under_held_lock<T: Transport, F: Future + Send + ?Sized>(
@@ -747,9 +751,7 @@ mod tests {
     #[test]
     fn callers_that_join_a_watch_take_no_lock() {
         let (manager, _answer) = gated_manager();
-        let source = manager
-            .source(TokenParams::for_resource("https://api.example.com").scope("read:items"))
-            .unwrap();
+        let source = manager.source(api_params()).unwrap();
         // One caller sends the request; the next is told to wait, and posts the watch.
         let mut fetcher = Box::pin(source.token());
         let mut poster = Box::pin(source.token());
@@ -765,9 +767,7 @@ mod tests {
     #[test]
     fn woken_waiters_take_the_remembered_outcome_without_the_lock() {
         let (manager, answer) = gated_manager();
-        let source = manager
-            .source(TokenParams::for_resource("https://api.example.com").scope("read:items"))
-            .unwrap();
+        let source = manager.source(api_params()).unwrap();
 
         // One caller sends the request, two wait for it.
         let mut fetcher = Box::pin(source.token());
