@@ -1,5 +1,6 @@
-//! Property test of the async manager itself (not only the core): random scripts of callers,
-//! polls, cancellations (dropped futures), time jumps, invalidations, and token-endpoint answers
+//! Property test of the async manager itself (not only the core): random scripts of callers (of
+//! the manager, and of a token source, whose callers wait on one another's watch), polls,
+//! cancellations (dropped futures), time jumps, invalidations, and token-endpoint answers
 //! (tokens, errors, garbage, panics, hangs, slow answers), on a synthetic clock, with refreshes run
 //! as background tasks that the test polls too. After every step and at the end it checks that
 //!
@@ -25,7 +26,7 @@ use common::synthetic::SyntheticClock;
 use logto_m2m::proto::http::{Request, Response};
 use logto_m2m::{
     AsyncTokenManager, AttemptTimeout, BackgroundTask, ClientConfig, Error, RetryPolicy, Sleep,
-    Token, TokenParams, TokenRequest,
+    Token, TokenParams, TokenRequest, TokenSource,
 };
 use proptest::prelude::*;
 
@@ -47,7 +48,8 @@ enum Answer {
 /// One step of a script.
 #[derive(Debug, Clone)]
 enum Op {
-    Start(usize),
+    /// A caller for a key: of the manager (`false`), or of the key's token source (`true`).
+    Start(usize, bool),
     Poll(usize),
     Cancel(usize),
     PollTasks,
@@ -70,7 +72,7 @@ fn answer() -> impl Strategy<Value = Answer> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (0usize..2).prop_map(Op::Start),
+        3 => (0usize..2, any::<bool>()).prop_map(|(key, source)| Op::Start(key, source)),
         4 => (0usize..8).prop_map(Op::Poll),
         1 => (0usize..8).prop_map(Op::Cancel),
         2 => Just(Op::PollTasks),
@@ -216,6 +218,7 @@ struct Harness {
     endpoint: Endpoint,
     manager: AsyncTokenManager<ScriptedTransport>,
     requests: [Arc<TokenRequest>; 2],
+    sources: [TokenSource<AsyncTokenManager<ScriptedTransport>>; 2],
     tasks: Arc<Mutex<Vec<BackgroundTask>>>,
     callers: Vec<Caller>,
     last_tokens: [Option<Arc<Token>>; 2],
@@ -263,12 +266,15 @@ impl Harness {
                     .unwrap(),
             )
         });
+        let sources =
+            RESOURCES.map(|resource| manager.source(TokenParams::for_resource(resource)).unwrap());
         let jumped_to = clock.now_instant();
         Self {
             clock,
             endpoint,
             manager,
             requests,
+            sources,
             tasks,
             callers: Vec::new(),
             last_tokens: [None, None],
@@ -287,14 +293,20 @@ impl Harness {
         );
     }
 
-    fn start(&mut self, key: usize) {
+    fn start(&mut self, key: usize, through_source: bool) {
         if self.callers.len() >= 8 {
             return;
         }
-        let (manager, request) = (self.manager.clone(), Arc::clone(&self.requests[key]));
+        let future: Call = if through_source {
+            let source = self.sources[key].clone();
+            Box::pin(async move { source.token().await })
+        } else {
+            let (manager, request) = (self.manager.clone(), Arc::clone(&self.requests[key]));
+            Box::pin(async move { manager.token(&request).await })
+        };
         self.callers.push(Caller {
             key,
-            future: Box::pin(async move { manager.token(&request).await }),
+            future,
             deadline: None,
         });
     }
@@ -354,7 +366,7 @@ impl Harness {
 
     fn apply(&mut self, op: &Op) {
         match op {
-            Op::Start(key) => self.start(*key),
+            Op::Start(key, through_source) => self.start(*key, *through_source),
             Op::Poll(index) => {
                 self.poll(*index);
             }
@@ -429,7 +441,8 @@ proptest! {
         harness.poll_tasks();
         harness.last_tokens = [None, None];
         for key in 0..2 {
-            harness.start(key);
+            harness.start(key, false);
+            harness.start(key, true);
         }
         harness.drain();
         prop_assert!(harness.last_tokens.iter().all(Option::is_some));
