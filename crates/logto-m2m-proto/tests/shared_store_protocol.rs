@@ -292,6 +292,18 @@ fn fetched(outcome: Outcome) -> Arc<Token> {
     }
 }
 
+/// The token of a fetch for the fleet that came after the store's entry was refused, for
+/// `refusal` alone.
+fn fetched_after(refusal: EntryRefusal, outcome: Outcome) -> Arc<Token> {
+    match outcome {
+        Outcome::Flight(Flight::Fetched(token), refused) => {
+            assert_eq!(refused, [refusal]);
+            token
+        }
+        other => panic!("expected a fetch after a refused entry, got {other:?}"),
+    }
+}
+
 fn adopted(outcome: Outcome) -> Arc<Token> {
     match outcome {
         Outcome::Flight(Flight::Adopted(token), _) => token,
@@ -543,10 +555,7 @@ fn an_entry_moved_to_another_key_does_not_open() {
         StoreKey::of(b.request.key()).id().to_owned(),
         (moved, world.now + Duration::from_secs(60)),
     );
-    let Outcome::Flight(Flight::Fetched(token), refused) = world.poll(&mut b, "tok-b") else {
-        panic!()
-    };
-    assert_eq!(refused, [EntryRefusal::Forged]);
+    let token = fetched_after(EntryRefusal::Forged, world.poll(&mut b, "tok-b"));
     assert_eq!(value(&token), "tok-b");
 }
 
@@ -584,10 +593,7 @@ fn an_entry_past_its_usable_life_is_refused_as_expired() {
     world.store.entries.get_mut(&key).unwrap().1 = world.now + Duration::from_secs(10 * LIFETIME);
     world.advance(Duration::from_secs(LIFETIME - 90));
     let mut b = world.replica(0);
-    let Outcome::Flight(Flight::Fetched(token), refused) = world.poll(&mut b, "tok-b") else {
-        panic!()
-    };
-    assert_eq!(refused, [EntryRefusal::Expired]);
+    let token = fetched_after(EntryRefusal::Expired, world.poll(&mut b, "tok-b"));
     assert_eq!(value(&token), "tok-b");
 }
 
@@ -625,10 +631,7 @@ fn an_entry_that_claims_more_life_than_its_lifetime_is_refused() {
     let mut a = world.replica(120);
     let mut b = world.replica(0);
     let _ = fetched(world.poll(&mut a, "tok-a"));
-    let Outcome::Flight(Flight::Fetched(_), refused) = world.poll(&mut b, "tok-b") else {
-        panic!()
-    };
-    assert_eq!(refused, [EntryRefusal::FromTheFuture]);
+    let _ = fetched_after(EntryRefusal::FromTheFuture, world.poll(&mut b, "tok-b"));
 }
 
 /// Forgets `replica`'s key and polls it: the start of a new flight.
@@ -757,10 +760,7 @@ fn a_token_invalidated_after_a_401_is_never_adopted_again() {
     let mut a = world.replica(0);
     let token = fetched(world.poll(&mut a, "tok-1"));
     assert!(a.cache.invalidate(a.request.key(), &token, world.now));
-    let Outcome::Flight(Flight::Fetched(new), refused) = world.poll(&mut a, "tok-2") else {
-        panic!()
-    };
-    assert_eq!(refused, [EntryRefusal::Rejected]);
+    let new = fetched_after(EntryRefusal::Rejected, world.poll(&mut a, "tok-2"));
     assert_eq!(value(&new), "tok-2");
     // The others adopt the new one.
     let mut b = world.replica(0);
@@ -783,10 +783,7 @@ fn a_token_invalidated_after_a_401_is_not_adopted_again_after_its_slot_was_evict
     let (now, wall) = (world.now, world.wall(&a));
     assert!(matches!(a.cache.poll(&other, now, wall), Poll::Shared(_)));
     a.cache.remove(other.key());
-    let Outcome::Flight(Flight::Fetched(new), refused) = world.poll(&mut a, "tok-2") else {
-        panic!()
-    };
-    assert_eq!(refused, [EntryRefusal::Rejected]);
+    let new = fetched_after(EntryRefusal::Rejected, world.poll(&mut a, "tok-2"));
     assert_eq!(value(&new), "tok-2");
 }
 
@@ -808,10 +805,7 @@ fn an_entry_older_than_a_token_refused_by_the_resource_server_is_not_adopted() {
         .store
         .entries
         .insert(name, (old_entry, world.now + Duration::from_secs(60)));
-    let Outcome::Flight(Flight::Fetched(token), refused) = world.poll(&mut b, "tok-3") else {
-        panic!()
-    };
-    assert_eq!(refused, [EntryRefusal::Rejected]);
+    let token = fetched_after(EntryRefusal::Rejected, world.poll(&mut b, "tok-3"));
     assert_eq!(value(&token), "tok-3");
 }
 
@@ -823,13 +817,7 @@ fn a_failed_token_request_of_the_lock_holder_releases_the_lock_and_publishes_not
     let Poll::Shared(step) = a.cache.poll(&a.request, now, wall) else {
         panic!()
     };
-    let _ = a.cache.handle_store_read(
-        &step.ticket,
-        now,
-        wall,
-        Jitter::NONE,
-        Ok(StoreView::default()),
-    );
+    let _ = read(&world, &mut a, &step, Ok(StoreView::default()));
     let owner = LockOwner::new([3; 16]);
     assert!(
         world
@@ -868,11 +856,8 @@ fn a_store_result_for_a_cancelled_flight_changes_nothing() {
     let Poll::Shared(step) = a.cache.poll(&a.request, now, wall) else {
         panic!()
     };
-    let ticket = step.ticket.clone();
-    a.cache.cancel(step.ticket, now);
-    let answer =
-        a.cache
-            .handle_store_read(&ticket, now, wall, Jitter::NONE, Ok(StoreView::default()));
+    a.cache.cancel(step.ticket.clone(), now);
+    let answer = read(&world, &mut a, &step, Ok(StoreView::default()));
     assert!(matches!(answer.next, StoreNext::Over));
     // The next poll starts a new flight.
     assert!(matches!(
@@ -890,10 +875,7 @@ fn the_wall_clock_jumping_past_an_adopted_tokens_expiry_ends_it() {
     let _ = adopted(world.poll(&mut b, "never"));
     // B's machine sleeps two hours: its monotonic clock stands still, its wall clock does not.
     b.wall_offset += 2 * 3600;
-    let Outcome::Flight(Flight::Fetched(token), refused) = world.poll(&mut b, "tok-2") else {
-        panic!()
-    };
     // A's entry is over too by B's clock: refused, and B fetches.
-    assert_eq!(refused, [EntryRefusal::Expired]);
+    let token = fetched_after(EntryRefusal::Expired, world.poll(&mut b, "tok-2"));
     assert_eq!(value(&token), "tok-2");
 }
