@@ -107,9 +107,10 @@ impl Default for CachePolicy {
     }
 }
 
+/// The `with_*` setters of a policy struct: `with! { Policy; /// doc  with_x: x: Type; ... }`.
 macro_rules! with {
-    ($($(#[$doc:meta])* $name:ident: $field:ident: $ty:ty;)*) => {
-        impl CachePolicy {
+    ($policy:ty; $($(#[$doc:meta])* $name:ident: $field:ident: $ty:ty;)*) => {
+        impl $policy {
             $(
                 $(#[$doc])*
                 #[must_use]
@@ -121,8 +122,10 @@ macro_rules! with {
         }
     };
 }
+pub(crate) use with;
 
 with! {
+    CachePolicy;
     /// Sets [`expiry_margin`](Self::expiry_margin).
     with_expiry_margin: expiry_margin: Duration;
     /// Sets [`refresh_ratio`](Self::refresh_ratio) (clamped to `[0.1, 1]` when used; NaN or

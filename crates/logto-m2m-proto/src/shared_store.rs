@@ -346,22 +346,8 @@ impl Default for SharedStorePolicy {
     }
 }
 
-macro_rules! with {
-    ($($(#[$doc:meta])* $name:ident: $field:ident: $ty:ty;)*) => {
-        impl SharedStorePolicy {
-            $(
-                $(#[$doc])*
-                #[must_use]
-                pub fn $name(mut self, value: $ty) -> Self {
-                    self.$field = value;
-                    self
-                }
-            )*
-        }
-    };
-}
-
-with! {
+crate::policy::with! {
+    SharedStorePolicy;
     /// Sets [`op_timeout`](Self::op_timeout).
     with_op_timeout: op_timeout: Duration;
     /// Sets [`lock_ttl`](Self::lock_ttl).
