@@ -12,7 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use logto_m2m::{CachePolicy, RetryPolicy, SharedStorePolicy, Token, TokenParams};
+use logto_m2m::{
+    CachePolicy, ConfigError, RetryPolicy, SharedStorePolicy, Token, TokenParams, TokenSource,
+    TransportBuilder, TransportManagerBuilder,
+};
 use logto_m2m_fleet::resources;
 use logto_m2m_redis::RedisStore;
 
@@ -134,20 +137,43 @@ fn main() {
     println!("{}", tally.report());
 }
 
+/// The manager of either transport, with this run's policies and store.
+fn configured<B: TransportBuilder>(
+    builder: Result<TransportManagerBuilder<B>, ConfigError>,
+    args: &Args,
+    store: Option<RedisStore>,
+) -> TransportManagerBuilder<B> {
+    let builder = builder
+        .unwrap_or_else(|error| panic!("config: {error}"))
+        .cache_policy(CachePolicy::default())
+        .retry_policy(retry_policy())
+        .shared_store_policy(store_policy(args));
+    match store {
+        Some(store) => builder.shared_store(store),
+        None => builder,
+    }
+}
+
+/// A token source for each resource, named by it.
+fn sources<M>(
+    source: impl Fn(TokenParams) -> Result<TokenSource<M>, ConfigError>,
+) -> Vec<(String, TokenSource<M>)> {
+    resources()
+        .into_iter()
+        .map(|resource| {
+            let params = TokenParams::for_resource(resource.clone()).scope("read");
+            (resource, source(params).unwrap_or_else(|e| panic!("{e}")))
+        })
+        .collect()
+}
+
 fn run_blocking(args: &Args, store: Option<RedisStore>, tally: &Arc<Tally>) {
-    let mut builder = logto_m2m_ureq::token_manager_builder(
+    let builder = logto_m2m_ureq::token_manager_builder(
         &args.endpoint,
         args.app_id.as_str(),
         args.app_secret.as_str(),
-    )
-    .unwrap_or_else(|error| panic!("config: {error}"))
-    .cache_policy(CachePolicy::default())
-    .retry_policy(retry_policy())
-    .shared_store_policy(store_policy(args));
-    if let Some(store) = store {
-        builder = builder.shared_store(store);
-    }
-    let manager = builder.build();
+    );
+    let manager = configured(builder, args, store).build();
     let deadline = Instant::now() + args.run_for;
     std::thread::scope(|scope| {
         for _ in 0..args.workers {
@@ -155,16 +181,7 @@ fn run_blocking(args: &Args, store: Option<RedisStore>, tally: &Arc<Tally>) {
             let tally = Arc::clone(tally);
             let app_id = args.app_id.clone();
             scope.spawn(move || {
-                let sources: Vec<_> = resources()
-                    .into_iter()
-                    .map(|resource| {
-                        let params = TokenParams::for_resource(resource.clone()).scope("read");
-                        (
-                            resource,
-                            manager.source(params).unwrap_or_else(|e| panic!("{e}")),
-                        )
-                    })
-                    .collect();
+                let sources = sources(|params| manager.source(params));
                 while Instant::now() < deadline {
                     for (resource, source) in &sources {
                         let started = Instant::now();
@@ -190,19 +207,12 @@ fn run_async(args: &Args, store: Option<RedisStore>, tally: &Arc<Tally>) {
         .build()
         .unwrap_or_else(|error| panic!("runtime: {error}"));
     runtime.block_on(async {
-        let mut builder = logto_m2m_hyper::token_manager_builder(
+        let builder = logto_m2m_hyper::token_manager_builder(
             &args.endpoint,
             args.app_id.as_str(),
             args.app_secret.as_str(),
-        )
-        .unwrap_or_else(|error| panic!("config: {error}"))
-        .cache_policy(CachePolicy::default())
-        .retry_policy(retry_policy())
-        .shared_store_policy(store_policy(args));
-        if let Some(store) = store {
-            builder = builder.shared_store(store);
-        }
-        let manager = builder.build();
+        );
+        let manager = configured(builder, args, store).build();
         let deadline = tokio::time::Instant::now() + args.run_for;
         let mut tasks = Vec::new();
         for _ in 0..args.workers {
@@ -210,16 +220,7 @@ fn run_async(args: &Args, store: Option<RedisStore>, tally: &Arc<Tally>) {
             let tally = Arc::clone(tally);
             let app_id = args.app_id.clone();
             tasks.push(tokio::spawn(async move {
-                let sources: Vec<_> = resources()
-                    .into_iter()
-                    .map(|resource| {
-                        let params = TokenParams::for_resource(resource.clone()).scope("read");
-                        (
-                            resource,
-                            manager.source(params).unwrap_or_else(|e| panic!("{e}")),
-                        )
-                    })
-                    .collect();
+                let sources = sources(|params| manager.source(params));
                 while tokio::time::Instant::now() < deadline {
                     for (resource, source) in &sources {
                         let started = Instant::now();
