@@ -59,6 +59,19 @@ fn held(inspect: &mut dyn ConnectionLike, key: &StoreKey) -> Held {
 
 /// Waits once so that the store's subscriber is up (its first subscription wakes every waiter),
 /// and checks that it came up.
+/// The entry `v1` is stored with a TTL of its 5 s (less what has passed since), and `owner`'s lock
+/// is still held: a write whose release names another owner leaves the lock alone.
+fn assert_written_under_lock(inspect: &mut dyn ConnectionLike, key: &StoreKey, owner: LockOwner) {
+    let now = held(inspect, key);
+    assert_eq!(now.entry.as_deref(), Some(&b"v1"[..]));
+    assert!(
+        now.entry_pttl > 4_000 && now.entry_pttl <= 5_000,
+        "PTTL {}",
+        now.entry_pttl
+    );
+    assert_eq!(now.lock, Some(owner.to_hex()));
+}
+
 pub fn warm_up(store: &RedisStore) {
     let start = Instant::now();
     BlockingSharedStore::wait(store, &fresh_key("warm-up"), Duration::from_secs(5)).unwrap();
@@ -118,14 +131,7 @@ pub fn blocking(
         "woken {:?} after the write",
         written.elapsed()
     );
-    let now = held(inspect, key);
-    assert_eq!(now.entry.as_deref(), Some(&b"v1"[..]));
-    assert!(
-        now.entry_pttl > 4_000 && now.entry_pttl <= 5_000,
-        "PTTL {}",
-        now.entry_pttl
-    );
-    assert_eq!(now.lock, Some(owner.to_hex()));
+    assert_written_under_lock(inspect, key, owner);
 
     // write with the owner's release: compare-and-delete deletes its lock.
     BlockingSharedStore::write(store, &write_of(key, Some(b"v2"), Some(owner)), TIMEOUT).unwrap();
@@ -206,14 +212,7 @@ pub async fn asynchronous(
         "woken {:?} after the write",
         written.elapsed()
     );
-    let now = held(inspect, key);
-    assert_eq!(now.entry.as_deref(), Some(&b"v1"[..]));
-    assert!(
-        now.entry_pttl > 4_000 && now.entry_pttl <= 5_000,
-        "PTTL {}",
-        now.entry_pttl
-    );
-    assert_eq!(now.lock, Some(owner.to_hex()));
+    assert_written_under_lock(inspect, key, owner);
 
     SharedStore::write(store, &write_of(key, Some(b"v2"), Some(owner)), TIMEOUT)
         .await
