@@ -111,6 +111,14 @@ impl AsyncSlot {
 impl RedisStore {
     /// Runs `op` within `timeout`, on the store's connection. A connection that turns out to be
     /// broken (the server restarted since) is replaced once, within the same time.
+    /// Sends `command` and takes its reply, as [`run_async`](Self::run_async) does.
+    async fn query(&self, timeout: Duration, command: &Cmd) -> Result<Value, StoreError> {
+        self.run_async(timeout, |mut connection| async move {
+            command.query_async::<Value>(&mut connection).await
+        })
+        .await
+    }
+
     async fn run_async<T, F, Fut>(&self, timeout: Duration, op: F) -> Result<T, StoreError>
     where
         F: Fn(AsyncConnection) -> Fut,
@@ -154,12 +162,8 @@ fn no_runtime() -> StoreError {
 #[async_trait]
 impl SharedStore for RedisStore {
     async fn read(&self, key: &StoreKey, timeout: Duration) -> Result<StoreView, StoreError> {
-        let cmd = commands::read(&self.names, key);
         let reply = self
-            .run_async(timeout, |mut connection| {
-                let cmd = &cmd;
-                async move { cmd.query_async::<Value>(&mut connection).await }
-            })
+            .query(timeout, &commands::read(&self.names, key))
             .await?;
         commands::read_reply(reply)
     }
@@ -171,13 +175,8 @@ impl SharedStore for RedisStore {
         ttl: Duration,
         timeout: Duration,
     ) -> Result<bool, StoreError> {
-        let cmd = commands::try_lock(&self.names, key, owner, ttl);
-        let reply = self
-            .run_async(timeout, |mut connection| {
-                let cmd = &cmd;
-                async move { cmd.query_async::<Value>(&mut connection).await }
-            })
-            .await?;
+        let command = commands::try_lock(&self.names, key, owner, ttl);
+        let reply = self.query(timeout, &command).await?;
         commands::try_lock_reply(&reply)
     }
 

@@ -1,11 +1,12 @@
 //! What several targets share: the fixed configuration, HTTP responses built from fuzzed headers,
-//! and the check that no error shows the app secret.
+//! the check that no error shows the app secret, the comparable part of a poll's answer, and
+//! picking from a table by a fuzzed index.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arbitrary::{Arbitrary, Result, Unstructured};
-use logto_m2m_proto::Error;
 use logto_m2m_proto::http::{HeaderName, HeaderValue, Response, StatusCode};
+use logto_m2m_proto::{Error, Poll, Token};
 
 use super::secret_forms;
 use super::wire::{Bytes, Encode, byte};
@@ -277,5 +278,44 @@ impl Encode for EndpointInput {
                 url.encode(out);
             }
         }
+    }
+}
+
+/// The comparable part of a poll's answer, to compare the answers of two polls: a flight started
+/// through the store or not is the same answer (the breaker decides which, by its own time).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Served this token.
+    Ready(String),
+    /// Served this token, and a refresh starts.
+    Refresh(String),
+    /// A request (or a flight through the store) starts.
+    Fetch,
+    /// Wait until then.
+    Pending(Instant),
+    /// Failed; retry from then.
+    Failed(Instant),
+}
+
+/// What `poll` answered, comparably.
+pub fn seen(poll: &Poll) -> Seen {
+    let value = |token: &Token| token.access_token().expose_secret().to_owned();
+    match poll {
+        Poll::Ready { token, .. } => Seen::Ready(value(token)),
+        Poll::ReadyAndRefresh { token, .. } | Poll::ReadyAndShared { token, .. } => {
+            Seen::Refresh(value(token))
+        }
+        Poll::Fetch(_) | Poll::Shared(_) => Seen::Fetch,
+        Poll::Pending { until } => Seen::Pending(*until),
+        Poll::Failed { retry_at, .. } => Seen::Failed(*retry_at),
+        other => panic!("an unknown poll answer: {other:?}"),
+    }
+}
+
+/// The entry `index` picks in `table`, modulo its length.
+pub fn pick<T: Copy>(table: &[T], index: u8) -> T {
+    match table.get(usize::from(index) % table.len().max(1)) {
+        Some(value) => *value,
+        None => panic!("an empty table"),
     }
 }

@@ -35,7 +35,7 @@ use logto_m2m_proto::{
     TokenRequest, TransportError,
 };
 
-use super::common::{APP_ID, ENDPOINT, SECRET};
+use super::common::{APP_ID, ENDPOINT, SECRET, pick, seen};
 use super::state_machine::{Answer, Op, RESOURCES, TRANSPORT_ERRORS};
 
 /// `max_clock_skew` choices; the replicas' wall clocks stay within half of it of the true clock.
@@ -202,38 +202,6 @@ const FAILURES: [StoreFailure; 3] = [
     StoreFailure::TimedOut,
     StoreFailure::Refused,
 ];
-
-/// The comparable part of a poll's answer: a flight started through the store or not is the same
-/// answer (the breaker decides which, by its own time).
-#[derive(Debug, PartialEq, Eq)]
-enum Seen {
-    Ready(String),
-    Refresh(String),
-    Fetch,
-    Pending(Instant),
-    Failed(Instant),
-}
-
-fn seen(poll: &Poll) -> Seen {
-    let value = |token: &Token| token.access_token().expose_secret().to_owned();
-    match poll {
-        Poll::Ready { token, .. } => Seen::Ready(value(token)),
-        Poll::ReadyAndRefresh { token, .. } | Poll::ReadyAndShared { token, .. } => {
-            Seen::Refresh(value(token))
-        }
-        Poll::Fetch(_) | Poll::Shared(_) => Seen::Fetch,
-        Poll::Pending { until } => Seen::Pending(*until),
-        Poll::Failed { retry_at, .. } => Seen::Failed(*retry_at),
-        other => panic!("an unknown poll answer: {other:?}"),
-    }
-}
-
-fn pick<T: Copy>(table: &[T], index: u8) -> T {
-    match table.get(usize::from(index) % table.len().max(1)) {
-        Some(value) => *value,
-        None => panic!("an empty table"),
-    }
-}
 
 impl Fleet {
     /// `replicas` (1 to 3) replicas under `policy`, with `max_clock_skew` [`MAX_SKEWS`]`[skew % 2]`;

@@ -33,7 +33,7 @@ use logto_m2m_proto::{
 };
 
 use super::Mode;
-use super::common::{self, APP_ID, ENDPOINT, SECRET};
+use super::common::{self, APP_ID, ENDPOINT, SECRET, Seen, pick, seen};
 use super::shared_flight::Fleet;
 use super::wire::{Byte, Bytes, Encode, U16, byte, u16_be};
 
@@ -89,14 +89,6 @@ pub const TRANSPORT_ERRORS: [TransportErrorKind; 8] = [
     TransportErrorKind::Other,
     TransportErrorKind::HeadersTooLarge,
 ];
-
-fn pick<T: Copy>(table: &[T], index: u8) -> T {
-    let len = table.len().max(1);
-    match table.get(usize::from(index) % len) {
-        Some(value) => *value,
-        None => panic!("an empty table"),
-    }
-}
 
 fn millis(table: &[u64], index: u8) -> Duration {
     Duration::from_millis(pick(table, index))
@@ -582,29 +574,6 @@ struct Outstanding {
     key: usize,
     /// Known to be no longer current: abandoned by time, or its key was evicted.
     dead: bool,
-}
-
-/// The comparable part of a poll's answer.
-#[derive(Debug, PartialEq, Eq)]
-enum Seen {
-    Ready(String),
-    Refresh(String),
-    Fetch,
-    Pending(Instant),
-    Failed(Instant),
-}
-
-fn seen(poll: &Poll) -> Seen {
-    match poll {
-        Poll::Ready { token, .. } => Seen::Ready(token.access_token().expose_secret().to_owned()),
-        Poll::ReadyAndRefresh { token, .. } => {
-            Seen::Refresh(token.access_token().expose_secret().to_owned())
-        }
-        Poll::Fetch(_) => Seen::Fetch,
-        Poll::Pending { until } => Seen::Pending(*until),
-        Poll::Failed { retry_at, .. } => Seen::Failed(*retry_at),
-        other => panic!("an unknown poll answer: {other:?}"),
-    }
 }
 
 struct World {
