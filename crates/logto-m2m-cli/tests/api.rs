@@ -52,6 +52,17 @@ fn api_requests(server: &TestServer) -> Vec<(String, Option<String>)> {
 }
 
 /// Standard error holds neither the canary secrets nor anything shaped like a token.
+/// The next Management API call is answered 401, as Logto answers a token it no longer accepts.
+fn refuse_the_next_api_call(server: &TestServer) {
+    server.inject_api(
+        Fault::json(
+            StatusCode::UNAUTHORIZED,
+            &json!({"code": "auth.unauthorized", "message": "Unauthorized"}),
+        ),
+        1,
+    );
+}
+
 fn assert_clean_stderr(stderr: &str) {
     assert!(!stderr.contains(CANARY_SECRET), "{stderr}");
     assert!(!stderr.contains(WEB_APP_SECRET), "{stderr}");
@@ -173,13 +184,7 @@ fn patch_sends_the_data_and_prints_the_answer() {
 #[test]
 fn a_401_invalidates_the_token_and_a_get_is_sent_once_more() {
     let server = server();
-    server.inject_api(
-        Fault::json(
-            StatusCode::UNAUTHORIZED,
-            &json!({"code": "auth.unauthorized", "message": "Unauthorized"}),
-        ),
-        1,
-    );
+    refuse_the_next_api_call(&server);
     let output = logto_m2m(&server)
         .args(["api", "/api/applications"])
         .output()
@@ -249,13 +254,7 @@ fn bad_data_is_refused_before_anything_is_sent() {
 #[test]
 fn a_patch_is_not_sent_again_after_a_401() {
     let server = server();
-    server.inject_api(
-        Fault::json(
-            StatusCode::UNAUTHORIZED,
-            &json!({"code": "auth.unauthorized", "message": "Unauthorized"}),
-        ),
-        1,
-    );
+    refuse_the_next_api_call(&server);
     let output = logto_m2m(&server)
         .args(["api", "PATCH", "/api/users/user-1/custom-data"])
         .args(["--data", r#"{"customData":{"tier":"gold"}}"#])

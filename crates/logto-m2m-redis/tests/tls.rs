@@ -7,6 +7,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use logto_m2m_proto::{LockOwner, SealedEntry, StoreFailure, StoreWrite};
@@ -152,17 +153,24 @@ fn root_certificates_need_a_rediss_url_and_a_certificate() {
     );
 }
 
+/// A three-node cluster on TLS with a private CA, a store that knows only its first node, and a
+/// writer that knows them all.
+fn tls_cluster(binary: &Path) -> (OwnCluster, RedisStore, RedisStore) {
+    let certificates = ServerCertificates::generate("logto-m2m test CA");
+    let cluster = OwnCluster::start(binary, 3, Some(&certificates));
+    let urls = cluster.urls();
+    let ca = certificates.ca_pem.as_bytes();
+    let store = RedisStore::from_cluster_urls_with_root_certs(urls.iter().take(1), ca).unwrap();
+    let writer = RedisStore::from_cluster_urls_with_root_certs(&urls, ca).unwrap();
+    (cluster, store, writer)
+}
+
 #[test]
 fn blocking_operations_on_a_tls_cluster() {
     let Some(binary) = server_binary("blocking_operations_on_a_tls_cluster") else {
         return;
     };
-    let certificates = ServerCertificates::generate("logto-m2m test CA");
-    let cluster = OwnCluster::start(&binary, 3, Some(&certificates));
-    let urls = cluster.urls();
-    let ca = certificates.ca_pem.as_bytes();
-    let store = RedisStore::from_cluster_urls_with_root_certs(urls.iter().take(1), ca).unwrap();
-    let writer = RedisStore::from_cluster_urls_with_root_certs(&urls, ca).unwrap();
+    let (cluster, store, writer) = tls_cluster(&binary);
     let key = cluster.key_off_the_first_node("tls-cluster-blocking");
     operations::blocking(&store, &writer, &key, &mut cluster.inspect());
 }
@@ -172,12 +180,7 @@ async fn async_operations_on_a_tls_cluster() {
     let Some(binary) = server_binary("async_operations_on_a_tls_cluster") else {
         return;
     };
-    let certificates = ServerCertificates::generate("logto-m2m test CA");
-    let cluster = OwnCluster::start(&binary, 3, Some(&certificates));
-    let urls = cluster.urls();
-    let ca = certificates.ca_pem.as_bytes();
-    let store = RedisStore::from_cluster_urls_with_root_certs(urls.iter().take(1), ca).unwrap();
-    let writer = RedisStore::from_cluster_urls_with_root_certs(&urls, ca).unwrap();
+    let (cluster, store, writer) = tls_cluster(&binary);
     let key = cluster.key_off_the_first_node("tls-cluster-async");
     operations::asynchronous(&store, &writer, &key, &mut cluster.inspect()).await;
 }

@@ -30,9 +30,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use logto_m2m_proto::{
-    CachePolicy, ClientConfig, Jitter, LockOwner, Poll, SharedStorePolicy, StoreFailure, StoreKey,
-    StoreNext, StoreOp, StoreView, StoreWrite, Ticket, Token, TokenCache, TokenParams,
-    TokenRequest, TransportError,
+    CachePolicy, ClientConfig, Jitter, LockOwner, Poll, SharedStep, SharedStorePolicy,
+    StoreFailure, StoreKey, StoreNext, StoreOp, StoreView, StoreWrite, Ticket, Token, TokenCache,
+    TokenParams, TokenRequest, TransportError,
 };
 
 use super::common::{APP_ID, ENDPOINT, SECRET, pick, seen};
@@ -312,6 +312,19 @@ impl Fleet {
     }
 
     /// The checks on a token replica `r` hands out for `key` now.
+    /// Replica `r` starts a shared flight for `key` with `step`, its first store operation.
+    fn start_shared(&mut self, r: usize, key: usize, step: SharedStep) {
+        self.starts(r, key);
+        assert_eq!(step.op, StoreOp::Read, "a shared flight starts with a read");
+        self.replica_mut(r).steps.push(Step {
+            ticket: step.ticket,
+            dead: false,
+            key,
+            store_key: step.key,
+            op: step.op,
+        });
+    }
+
     fn check_served(&self, r: usize, key: usize, token: &Token) {
         let value = token.access_token().expose_secret();
         let Some(issued) = self.issued.get(value) else {
@@ -412,30 +425,14 @@ impl Fleet {
             }
             Poll::ReadyAndShared { token, step } => {
                 self.check_served(r, key, &token);
-                self.starts(r, key);
-                assert_eq!(step.op, StoreOp::Read, "a shared flight starts with a read");
-                self.replica_mut(r).steps.push(Step {
-                    ticket: step.ticket,
-                    dead: false,
-                    key,
-                    store_key: step.key,
-                    op: step.op,
-                });
+                self.start_shared(r, key, step);
             }
             Poll::Fetch(fetch) => {
                 self.starts(r, key);
                 self.send(r, key, fetch.ticket);
             }
             Poll::Shared(step) => {
-                self.starts(r, key);
-                assert_eq!(step.op, StoreOp::Read, "a shared flight starts with a read");
-                self.replica_mut(r).steps.push(Step {
-                    ticket: step.ticket,
-                    dead: false,
-                    key,
-                    store_key: step.key,
-                    op: step.op,
-                });
+                self.start_shared(r, key, step);
             }
             Poll::Pending { until } => assert!(until > now),
             Poll::Failed { retry_at, .. } => assert!(retry_at > now, "a failure must wait"),
