@@ -173,6 +173,19 @@ impl World {
     /// Drives a flight that starts with `step` through the store until it adopts a token, sends a
     /// token request (answered at once with `token_value`), or must wait: the outcome, and the
     /// refusals seen on the way.
+    /// Drives a flight that waited from its next read of the store (`ticket` and `key` as the
+    /// wait left them).
+    fn read_again(
+        &mut self,
+        replica: &mut Replica,
+        ticket: Ticket,
+        key: StoreKey,
+        token_value: &str,
+    ) -> (Flight, Vec<EntryRefusal>) {
+        let op = StoreOp::Read;
+        self.drive(replica, SharedStep { ticket, key, op }, token_value)
+    }
+
     fn drive(
         &mut self,
         replica: &mut Replica,
@@ -404,15 +417,7 @@ fn a_replica_that_finds_the_lock_held_waits_for_the_entry_and_adopts_it() {
     let token = world
         .answer(&mut a, fetch.ticket, &token_response("tok-a"))
         .unwrap();
-    let (flight, _) = world.drive(
-        &mut b,
-        SharedStep {
-            ticket,
-            key,
-            op: StoreOp::Read,
-        },
-        "never",
-    );
+    let (flight, _) = world.read_again(&mut b, ticket, key, "never");
     let Flight::Adopted(adopted) = flight else {
         panic!("{flight:?}")
     };
@@ -438,27 +443,11 @@ fn once_the_lock_holder_went_quiet_for_the_lock_lifetime_a_waiter_fetches_and_pu
     };
     // Still held just before the lock's time: wait again, until the same instant.
     world.advance(policy().lock_ttl - Duration::from_millis(1));
-    let (flight, _) = world.drive(
-        &mut b,
-        SharedStep {
-            ticket: ticket.clone(),
-            key: key.clone(),
-            op: StoreOp::Read,
-        },
-        "never",
-    );
+    let (flight, _) = world.read_again(&mut b, ticket.clone(), key.clone(), "never");
     assert!(matches!(flight, Flight::Waits { until: again, .. } if again == until));
     // At the lock's time the store has dropped it: B takes it and fetches.
     world.advance(Duration::from_millis(1));
-    let (flight, _) = world.drive(
-        &mut b,
-        SharedStep {
-            ticket,
-            key,
-            op: StoreOp::Read,
-        },
-        "tok-b",
-    );
+    let (flight, _) = world.read_again(&mut b, ticket, key, "tok-b");
     assert!(matches!(flight, Flight::Fetched(_)), "{flight:?}");
     assert_eq!(world.requests, 1);
     assert_eq!(world.store.entries.len(), 1, "published for the others");
@@ -480,15 +469,7 @@ fn a_lock_held_past_its_time_without_the_store_dropping_it_still_ends_the_wait_w
         panic!()
     };
     world.advance(policy().lock_ttl);
-    let (flight, _) = world.drive(
-        &mut b,
-        SharedStep {
-            ticket,
-            key,
-            op: StoreOp::Read,
-        },
-        "tok-b",
-    );
+    let (flight, _) = world.read_again(&mut b, ticket, key, "tok-b");
     assert!(matches!(flight, Flight::Fetched(_)), "{flight:?}");
     // It publishes without a lock to release.
     assert_eq!(world.store.entries.len(), 1);
