@@ -36,7 +36,7 @@ use logto_m2m_proto::{
 };
 
 use super::common::{APP_ID, ENDPOINT, SECRET, pick, seen};
-use super::state_machine::{Answer, Op, RESOURCES, TRANSPORT_ERRORS};
+use super::state_machine::{Answer, Op, RESOURCES, TRANSPORT_ERRORS, span};
 
 /// `max_clock_skew` choices; the replicas' wall clocks stay within half of it of the true clock.
 pub const MAX_SKEWS: [Duration; 2] = [Duration::from_secs(30), Duration::from_secs(60)];
@@ -184,17 +184,6 @@ fn requests(config: &ClientConfig) -> Vec<TokenRequest> {
                 .unwrap_or_else(|e| panic!("a fixed request is refused: {e}"))
         })
         .collect()
-}
-
-/// `amount` of the unit `scale % 4`: milliseconds, seconds, minutes or hours.
-fn span(scale: u8, amount: u8) -> Duration {
-    let amount = u64::from(amount);
-    match scale % 4 {
-        0 => Duration::from_millis(amount),
-        1 => Duration::from_secs(amount),
-        2 => Duration::from_secs(amount * 60),
-        _ => Duration::from_secs(amount * 3600),
-    }
 }
 
 const FAILURES: [StoreFailure; 3] = [

@@ -427,7 +427,7 @@ pub enum Op {
 }
 
 /// `amount` of the unit `scale % 4`: milliseconds, seconds, minutes or hours.
-fn span(scale: u8, amount: u8) -> Duration {
+pub(crate) fn span(scale: u8, amount: u8) -> Duration {
     let amount = u64::from(amount);
     match scale % 4 {
         0 => Duration::from_millis(amount),
