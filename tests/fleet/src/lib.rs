@@ -112,6 +112,28 @@ pub struct Report {
     pub max_call_ms: u64,
 }
 
+impl Report {
+    /// Asserts that a replica (named in failures by `context`) made more than `min_calls` calls,
+    /// each of which got a usable token of the right key (no error, nothing expired or foreign),
+    /// and none took `max_call_ms` or longer.
+    pub fn assert_all_served(&self, context: &str, min_calls: u64, max_call_ms: u64) {
+        assert!(self.calls > min_calls, "{context}: {self:?}");
+        assert_eq!(self.errors, 0, "{context}: {self:?}");
+        assert_eq!(
+            self.expired, 0,
+            "{context}: served an expired token: {self:?}"
+        );
+        assert_eq!(
+            self.foreign, 0,
+            "{context}: served a foreign token: {self:?}"
+        );
+        assert!(
+            self.max_call_ms < max_call_ms,
+            "{context}: a call took too long: {self:?}"
+        );
+    }
+}
+
 /// Waits for `child` and reads its report.
 ///
 /// # Panics

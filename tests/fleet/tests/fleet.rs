@@ -33,21 +33,7 @@ fn run_fleet(redis_url: Option<String>) -> usize {
         .map(|mode| start_replica(binary, server.endpoint(), &plan(mode)))
         .collect();
     for (mode, child) in REPLICAS.iter().zip(children) {
-        let report = wait_report(child);
-        assert!(report.calls > 100, "{mode}: {report:?}");
-        assert_eq!(report.errors, 0, "{mode}: {report:?}");
-        assert_eq!(
-            report.expired, 0,
-            "{mode}: served an expired token: {report:?}"
-        );
-        assert_eq!(
-            report.foreign, 0,
-            "{mode}: served a foreign token: {report:?}"
-        );
-        assert!(
-            report.max_call_ms < 5_000,
-            "{mode}: a call took too long: {report:?}"
-        );
+        wait_report(child).assert_all_served(mode, 100, 5_000);
     }
     let requests = server.token_requests();
     server.shutdown();

@@ -54,20 +54,7 @@ fn check(fault: &str, replicas: Vec<(&'static str, Child)>) -> Vec<Report> {
         .into_iter()
         .map(|(mode, child)| {
             let report = wait_report(child);
-            assert!(report.calls > 20, "{fault}, {mode}: {report:?}");
-            assert_eq!(report.errors, 0, "{fault}, {mode}: {report:?}");
-            assert_eq!(
-                report.expired, 0,
-                "{fault}, {mode}: expired token served: {report:?}"
-            );
-            assert_eq!(
-                report.foreign, 0,
-                "{fault}, {mode}: foreign token served: {report:?}"
-            );
-            assert!(
-                report.max_call_ms < 5_500,
-                "{fault}, {mode}: a call too long: {report:?}"
-            );
+            report.assert_all_served(&format!("{fault}, {mode}"), 20, 5_500);
             report
         })
         .collect()

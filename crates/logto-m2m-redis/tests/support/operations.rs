@@ -59,6 +59,17 @@ fn held(inspect: &mut dyn ConnectionLike, key: &StoreKey) -> Held {
 
 /// Waits once so that the store's subscriber is up (its first subscription wakes every waiter),
 /// and checks that it came up.
+/// `owner` holds the lock, for at most its 10 s.
+fn assert_locked_by(inspect: &mut dyn ConnectionLike, key: &StoreKey, owner: LockOwner) {
+    let now = held(inspect, key);
+    assert_eq!(now.lock, Some(owner.to_hex()));
+    assert!(
+        now.lock_pttl > 0 && now.lock_pttl <= 10_000,
+        "PTTL {}",
+        now.lock_pttl
+    );
+}
+
 /// The entry `v1` is stored with a TTL of its 5 s (less what has passed since), and `owner`'s lock
 /// is still held: a write whose release names another owner leaves the lock alone.
 fn assert_written_under_lock(inspect: &mut dyn ConnectionLike, key: &StoreKey, owner: LockOwner) {
@@ -99,13 +110,7 @@ pub fn blocking(
     // try_lock: taken once, for its ttl.
     assert!(BlockingSharedStore::try_lock(store, key, &owner, LOCK_TTL, TIMEOUT).unwrap());
     assert!(!BlockingSharedStore::try_lock(store, key, &other, LOCK_TTL, TIMEOUT).unwrap());
-    let now = held(inspect, key);
-    assert_eq!(now.lock, Some(owner.to_hex()));
-    assert!(
-        now.lock_pttl > 0 && now.lock_pttl <= 10_000,
-        "PTTL {}",
-        now.lock_pttl
-    );
+    assert_locked_by(inspect, key, owner);
     assert!(
         BlockingSharedStore::read(store, key, TIMEOUT)
             .unwrap()
@@ -179,13 +184,7 @@ pub async fn asynchronous(
             .await
             .unwrap()
     );
-    let now = held(inspect, key);
-    assert_eq!(now.lock, Some(owner.to_hex()));
-    assert!(
-        now.lock_pttl > 0 && now.lock_pttl <= 10_000,
-        "PTTL {}",
-        now.lock_pttl
-    );
+    assert_locked_by(inspect, key, owner);
     assert!(SharedStore::read(store, key, TIMEOUT).await.unwrap().locked);
 
     let waiters: Vec<_> = (0..5)
